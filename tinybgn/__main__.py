@@ -1,0 +1,5 @@
+import sys
+
+from tinybgn.cli import main
+
+sys.exit(main())

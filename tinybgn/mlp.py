@@ -1,0 +1,62 @@
+"""The paper's network: a deep multilayer perceptron of equal-width hidden blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinybgn.activations import ACTIVATIONS
+from tinybgn.batchnorm import BatchNorm
+from tinybgn.bgn import BGN
+from tinybgn.dense import Dense
+from tinybgn.layer import Layer
+from tinybgn.sequential import Sequential
+
+
+def mlp(
+    in_features: int = 784,
+    hidden: list[int] | tuple[int, ...] = (64,) * 90,
+    out_features: int = 10,
+    activation: str = "relu",
+    batchnorm: bool = False,
+    bgn: bool = False,
+    *,
+    bgn_output: bool = False,
+    bgn_kappa: float | None = None,
+    bgn_scope: str = "batch",
+    bn_eps: float = 1e-3,
+    bn_momentum: float = 0.99,
+    init: str = "glorot_uniform",
+    seed: int = 0,
+    dtype: type = np.float32,
+) -> Sequential:
+    """Build the paper's MLP. Each hidden block is ``Dense -> [BatchNorm] -> [BGN] -> activation``
+    (BGN "just before every activation", section 2.1); then the output ``Dense``, whose logits go
+    to :func:`tinybgn.softmax_cross_entropy`.
+
+    ``bgn_output=False`` (default) puts no BGN before the softmax: the paper places BGN before the
+    hidden activations of a Keras model whose softmax sits inside the last Dense layer, and the
+    loss gradient (p - y)/N already has a bounded norm. With BGN in every hidden block, the option
+    only changes the scale of the output layer's own weight gradient (eq. 9 renormalises below it).
+
+    Weights are drawn from ``numpy.random.default_rng(seed)`` in layer order, so the same seed
+    gives the same network bit for bit, with or without BN/BGN (they draw nothing).
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"mlp: unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}"
+        )
+    rng = np.random.default_rng(seed)
+    layers: list[Layer] = []
+    width = in_features
+    for units in hidden:
+        layers.append(Dense(width, units, init=init, rng=rng, dtype=dtype))
+        if batchnorm:
+            layers.append(BatchNorm(units, eps=bn_eps, momentum=bn_momentum, dtype=dtype))
+        if bgn:
+            layers.append(BGN(kappa=bgn_kappa, scope=bgn_scope))
+        layers.append(ACTIVATIONS[activation]())
+        width = units
+    layers.append(Dense(width, out_features, init=init, rng=rng, dtype=dtype))
+    if bgn and bgn_output:
+        layers.append(BGN(kappa=bgn_kappa, scope=bgn_scope))
+    return Sequential(layers)
