@@ -17,6 +17,7 @@ from tinybgn.errors import TinyBGNError
 # Modules that contribute subcommands, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = [
     "tinybgn.data.cli",
+    "tinybgn.experiments.cli",
 ]
 
 
