@@ -1,0 +1,68 @@
+"""Datasets for tinybgn: IDX files, MNIST / Fashion-MNIST loading, downloads and batches.
+
+Quick start::
+
+    from tinybgn.data import load_dataset, batches
+    (x_train, y_train), (x_test, y_test) = load_dataset("mnist")   # float32 (N, 784), int64
+    for xb, yb in batches(x_train, y_train, 128, seed=0):
+        ...
+
+Nothing is downloaded unless asked (``download=True`` or ``tinybgn data download mnist``).
+Modules, one concept each: ``idx`` (the file format), ``registry`` (datasets, checksums,
+mirrors), ``checksum``, ``locate`` (search path), ``download``, ``load``, ``batches``,
+``errors``, ``cli`` (the ``tinybgn data`` command).
+"""
+
+from tinybgn.data.batches import batches
+from tinybgn.data.download import download_dataset
+from tinybgn.data.errors import (
+    CarvedSplitWarning,
+    ChecksumError,
+    DataError,
+    DataIntegrityError,
+    DataNotFoundError,
+    DownloadError,
+    IDXFormatError,
+    SplitError,
+    UnknownDatasetError,
+)
+from tinybgn.data.idx import read_idx, write_idx
+from tinybgn.data.load import (
+    Dataset,
+    load_dataset,
+    load_fashion_mnist,
+    load_mnist,
+    read_split,
+    stratified_split,
+)
+from tinybgn.data.locate import locate, search_roots
+from tinybgn.data.registry import DATASETS, DatasetSpec, FileSpec, get_spec, register_dataset
+
+__all__ = [
+    "DATASETS",
+    "CarvedSplitWarning",
+    "ChecksumError",
+    "DataError",
+    "DataIntegrityError",
+    "DataNotFoundError",
+    "Dataset",
+    "DatasetSpec",
+    "DownloadError",
+    "FileSpec",
+    "IDXFormatError",
+    "SplitError",
+    "UnknownDatasetError",
+    "batches",
+    "download_dataset",
+    "get_spec",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_mnist",
+    "locate",
+    "read_idx",
+    "read_split",
+    "register_dataset",
+    "search_roots",
+    "stratified_split",
+    "write_idx",
+]
