@@ -35,7 +35,7 @@ from tinybgn.data.load import (
     read_split,
     stratified_split,
 )
-from tinybgn.data.locate import locate, search_roots
+from tinybgn.data.locate import find_dataset, search_roots
 from tinybgn.data.registry import DATASETS, DatasetSpec, FileSpec, get_spec, register_dataset
 
 __all__ = [
@@ -58,7 +58,7 @@ __all__ = [
     "load_dataset",
     "load_fashion_mnist",
     "load_mnist",
-    "locate",
+    "find_dataset",
     "read_idx",
     "read_split",
     "register_dataset",

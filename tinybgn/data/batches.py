@@ -26,7 +26,7 @@ def batches(
     rng: np.random.Generator | None = None,
     drop_last: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """Yield ``(x_batch, y_batch)`` pairs covering ``x`` and ``y`` once.
+    """An iterator of ``(x_batch, y_batch)`` pairs covering ``x`` and ``y`` once.
 
     ``x`` has shape ``(N, ...)`` and ``y`` shape ``(N, ...)`` (or is None, then ``y_batch`` is
     None). Shuffling draws from ``rng`` when given - so successive epochs with one generator get
@@ -41,14 +41,16 @@ def batches(
     n = len(x)
     if y is not None and len(y) != n:
         raise ShapeError(f"x has {n} examples but y has {len(y)}; they must match")
+    order = None
     if shuffle:
         order = (rng if rng is not None else np.random.default_rng(seed)).permutation(n)
-    else:
-        order = None
     stop = n - n % batch_size if drop_last else n
+    return _iterate(x, y, batch_size, order, stop)
+
+
+def _iterate(x, y, batch_size, order, stop):
+    """The generator behind :func:`batches` (separate so argument errors raise at the call)."""
     for start in range(0, stop, batch_size):
-        if order is None:
-            index = slice(start, start + batch_size)
-        else:
-            index = order[start:start + batch_size]
+        end = start + batch_size
+        index = slice(start, end) if order is None else order[start:end]
         yield x[index], (None if y is None else y[index])

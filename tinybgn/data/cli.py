@@ -18,7 +18,7 @@ from tinybgn.data.checksum import read_verified
 from tinybgn.data.download import download_dataset
 from tinybgn.data.errors import ChecksumError, DataNotFoundError, IDXFormatError
 from tinybgn.data.load import read_split
-from tinybgn.data.locate import candidate_dirs, locate, search_roots
+from tinybgn.data.locate import candidate_dirs, find_dataset, search_roots
 from tinybgn.data.registry import DATASETS, SPLITS, get_spec
 
 
@@ -87,7 +87,7 @@ def cmd_verify(args) -> int:
     failed = False
     for name in [args.name] if args.name else sorted(DATASETS):
         try:
-            located = locate(name, args.data_dir)
+            located = find_dataset(name, args.data_dir)
         except DataNotFoundError:
             if args.name:
                 raise
@@ -115,14 +115,14 @@ def cmd_info(args) -> int:
             print(f"  {root.path}  [{root.origin}]")
         for name in sorted(DATASETS):
             try:
-                located = locate(name, args.data_dir)
+                located = find_dataset(name, args.data_dir)
                 where = f"{located.directory} ({', '.join(located.splits)})"
             except DataNotFoundError:
                 where = "not found"
             print(f"{name}: {where}")
         return 0
     spec = get_spec(args.name)
-    located = locate(spec, args.data_dir)
+    located = find_dataset(spec, args.data_dir)
     print(f"{spec.name}: {located.directory} [{located.origin}]")
     print(f"  images {'x'.join(map(str, spec.image_shape))}, {spec.n_classes} classes")
     if not args.data_dir:
@@ -146,7 +146,7 @@ def cmd_show(args) -> int:
     import matplotlib.pyplot as plt
 
     spec = get_spec(args.name)
-    located = locate(spec, args.data_dir)
+    located = find_dataset(spec, args.data_dir)
     split = args.split or ("test" if "test" in located.paths else located.splits[0])
     images, labels = read_split(spec, split, located=located)
     count = max(1, min(args.count, len(labels)))

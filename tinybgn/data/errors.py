@@ -30,9 +30,10 @@ class DataNotFoundError(DataError, FileNotFoundError):
     """No searched directory holds the dataset's files.
 
     Raised by ``load_dataset`` (which never downloads unless asked) and by ``tinybgn data
-    verify|info|show``. The message lists every directory searched, in order. What to do: run
-    ``tinybgn data download <name>``, pass ``download=True``, or point ``data_dir=`` /
-    ``TINYBGN_DATA`` at a folder that holds the files.
+    verify|info|show``; the message lists every directory searched, in order. Also raised by
+    ``load_dataset(split="standard")`` when the folder found holds only one of the two splits.
+    What to do: run ``tinybgn data download <name>``, pass ``download=True``, or point
+    ``data_dir=`` / ``TINYBGN_DATA`` at a folder that holds the files.
     """
 
 
@@ -70,9 +71,9 @@ class DataIntegrityError(DataError, ValueError):
 class SplitError(DataError, ValueError):
     """The requested split, subset or validation size cannot be made from the available data.
 
-    Raised by ``load_dataset`` for e.g. ``split="standard"`` when only one labelled split is
-    present, or ``n_train`` larger than the examples available. The message says how many
-    examples there are; ask for fewer, or use ``split="auto"`` / ``split="carve"``.
+    Raised by ``load_dataset`` for e.g. ``n_train`` larger than the examples available, a
+    fraction outside [0, 1], or a carved ``test_size`` that leaves one side empty. The message
+    says how many examples there are; ask for fewer.
     """
 
 

@@ -28,9 +28,14 @@ import numpy as np
 
 from tinybgn.data.checksum import read_verified
 from tinybgn.data.download import download_dataset
-from tinybgn.data.errors import CarvedSplitWarning, DataIntegrityError, SplitError
+from tinybgn.data.errors import (
+    CarvedSplitWarning,
+    DataIntegrityError,
+    DataNotFoundError,
+    SplitError,
+)
 from tinybgn.data.idx import parse_idx
-from tinybgn.data.locate import Located, files_in, locate
+from tinybgn.data.locate import Located, files_in, find_dataset
 from tinybgn.data.registry import SPLITS, DatasetSpec, get_spec
 
 SPLIT_MODES = ("auto", "standard", "carve")
@@ -107,10 +112,11 @@ def read_split(name: str | DatasetSpec, split: str, data_dir: str | os.PathLike 
     Raises DataNotFoundError, ChecksumError, IDXFormatError or DataIntegrityError.
     """
     spec = get_spec(name)
-    located = located or locate(spec, data_dir)
+    located = located or find_dataset(spec, data_dir)
     if split not in located.paths:
-        raise SplitError(f"{spec.name}: no {split!r} split in {located.directory} "
-                         f"(present: {', '.join(located.splits)})")
+        raise DataNotFoundError(f"{spec.name}: no {split!r} split in {located.directory} "
+                                f"(present: {', '.join(located.splits)}); run `tinybgn data "
+                                f"download {spec.name}` or pass download=True")
     arrays = []
     for path, file_spec in zip(located.paths[split], spec.files[split], strict=True):
         content = read_verified(path, file_spec.md5)
@@ -162,9 +168,9 @@ def _source_label(spec: DatasetSpec, split: str) -> str:
 def _find(spec: DatasetSpec, data_dir, want_download: bool, mirrors) -> Located:
     """Locate the dataset; with ``want_download``, fetch it first unless it is complete."""
     if not want_download:
-        return locate(spec, data_dir)
+        return find_dataset(spec, data_dir)
     try:
-        located = locate(spec, data_dir)
+        located = find_dataset(spec, data_dir)
         if set(located.splits) == set(spec.files):
             return located
     except FileNotFoundError:
@@ -227,7 +233,7 @@ def load_dataset(
     }
     if split == "standard" or (split == "auto" and set(present) == set(SPLITS)):
         if set(present) != set(SPLITS):
-            raise SplitError(
+            raise DataNotFoundError(
                 f"{spec.name}: split='standard' needs both train and test files, but "
                 f"{located.directory} has only {', '.join(present)}. Download the rest "
                 f"(tinybgn data download {spec.name}) or use split='carve'."
@@ -240,6 +246,9 @@ def load_dataset(
         source = "train" if "train" in present else "test"
         x_all, y_all = read_split(spec, source, located=located)
         n_carved_test = _count(test_size, len(y_all), "test_size")
+        if not 0 < n_carved_test < len(y_all):
+            raise SplitError(f"test_size={test_size} leaves no test or no training examples "
+                             f"out of {len(y_all)}; ask for between 1 and {len(y_all) - 1}")
         train_idx, test_idx = stratified_split(y_all, n_carved_test, split_rng)
         x_train, y_train, x_test, y_test = (x_all[train_idx], y_all[train_idx],
                                             x_all[test_idx], y_all[test_idx])

@@ -122,7 +122,7 @@ def files_in(directory: Path, spec: DatasetSpec) -> tuple[dict, list[str]]:
     return complete, partial
 
 
-def locate(name: str | DatasetSpec, data_dir: str | os.PathLike | None = None) -> Located:
+def find_dataset(name: str | DatasetSpec, data_dir: str | os.PathLike | None = None) -> Located:
     """Find the first directory holding at least one complete split (images and labels).
 
     Raises DataNotFoundError listing every directory searched when none does.
