@@ -55,7 +55,8 @@ print("z shape", z.shape)
 # %%
 z_by_column = np.stack([layer.W @ x[n] + layer.b for n in range(N)])
 terms = np.abs(layer.W) @ np.abs(x).T  # sizes of the summed products, one column per sample
-assert np.allclose(z, z_by_column, rtol=0, atol=8 * EPS * terms.max() + 8 * EPS * abs(layer.b).max())
+atol = 8 * EPS * (terms.max() + np.abs(layer.b).max())
+assert np.allclose(z, z_by_column, rtol=0, atol=atol)
 print("forward matches the column form; max difference", np.abs(z - z_by_column).max())
 
 # %% [markdown]

@@ -150,9 +150,9 @@ assert [s.index for s in small.last_trace] == list(range(len(small.layers) - 1, 
 # `gradcheck` accepts a whole `Sequential`: it perturbs the input and every parameter. What to
 # expect: below 1e-8 - each array's rounding error is about `eps S / h` per entry as in lesson 1,
 # a few times 1e-10 relative here, a little more than for one layer because `S` now sums over
-# more layers; a bug would show up as an error near 1. (This is float64; the same check in float32 is meaningless, with
-# rounding errors of 1e-7 / h ~ 0.1.) We check a small copy (2 hidden layers) because gradcheck
-# does two forward passes per parameter.
+# more layers; a bug would show up as an error near 1. (This is float64; the same check in
+# float32 is meaningless, with rounding errors of 1e-7 / h ~ 0.1.) We check a small copy
+# (2 hidden layers) because gradcheck does two forward passes per parameter.
 
 # %%
 result = tb.gradcheck(small, x[:4], seed=4)
