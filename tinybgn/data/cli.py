@@ -160,7 +160,7 @@ def cmd_show(args) -> int:
         ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
         k = int(labels[i])
         name = spec.class_names[k]
-        ax.set_title(str(k) if name == str(k) else f"{k}: {name}", fontsize=7)
+        ax.set_title(str(k) if name == str(k) else f"{k}: {name}", fontsize=8)
     fig.suptitle(f"{spec.name}, {split} split: {count} random images (seed {args.seed})",
                  fontsize=9)
     fig.tight_layout()

@@ -165,7 +165,7 @@ def _source_label(spec: DatasetSpec, split: str) -> str:
     return spec.files[split][0].filename.split("-")[0]
 
 
-def _find(spec: DatasetSpec, data_dir, want_download: bool, mirrors) -> Located:
+def _find(spec: DatasetSpec, data_dir, want_download: bool, mirrors, options) -> Located:
     """Locate the dataset; with ``want_download``, fetch it first unless it is complete."""
     if not want_download:
         return find_dataset(spec, data_dir)
@@ -175,7 +175,7 @@ def _find(spec: DatasetSpec, data_dir, want_download: bool, mirrors) -> Located:
             return located
     except FileNotFoundError:
         pass
-    directory = download_dataset(spec, data_dir, mirrors=mirrors)
+    directory = download_dataset(spec, data_dir, mirrors=mirrors, **(options or {}))
     return Located(spec, directory, "download", files_in(directory, spec)[0])
 
 
@@ -193,6 +193,7 @@ def load_dataset(
     seed: int = 0,
     flatten: bool = True,
     mirrors: Sequence[str] | None = None,
+    download_options: dict | None = None,
 ) -> Dataset:
     """Load dataset ``name`` (``"mnist"``, ``"fashion-mnist"``) as float32 images and int64 labels.
 
@@ -213,6 +214,8 @@ def load_dataset(
         stream, so e.g. the permutation does not depend on ``n_train``).
     flatten : images as ``(N, 784)`` (default) or ``(N, 28, 28)``.
     mirrors : URL prefixes to download from instead of the registry's.
+    download_options : extra keyword arguments for :func:`download_dataset` (``timeout``,
+        ``retries``, ``backoff``, ``progress``, ``log``).
 
     Returns a :class:`Dataset`; ``(x_train, y_train), (x_test, y_test) = load_dataset(...)``.
     Raises DataNotFoundError, ChecksumError, IDXFormatError, DataIntegrityError or SplitError.
@@ -220,7 +223,7 @@ def load_dataset(
     spec = get_spec(name)
     if split not in SPLIT_MODES:
         raise ValueError(f"split must be one of {SPLIT_MODES}, got {split!r}")
-    located = _find(spec, data_dir, download, mirrors)
+    located = _find(spec, data_dir, download, mirrors, download_options)
     present = located.splits
     split_rng, perm_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 

@@ -1,0 +1,287 @@
+"""Downloads end to end, against a local HTTP server on 127.0.0.1 serving copies of real files.
+
+The server plays several mirrors, one per URL prefix:
+
+* ``/down/``    answers 503 Service Unavailable (retried, then the next mirror);
+* ``/missing/`` answers 404 (next mirror at once);
+* ``/corrupt/`` serves a valid gzip file whose content is wrong (checksum mismatch);
+* ``/garbled/`` serves the real archive with bytes flipped in the middle (bad gzip);
+* ``/cut/``     announces the full Content-Length, sends half and closes (interrupted transfer);
+* ``/slow/``    waits longer than the client's timeout;
+* ``/good/``    serves the real bytes.
+
+After any mix of these, the cache must hold exactly the verified files: nothing under the final
+name that did not pass the checksum, and no ``.part`` leftovers. No test here reaches any host
+but 127.0.0.1 (conftest.py's guard fails the test if one tries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tinybgn.data import ChecksumError, DownloadError, download_dataset, load_dataset
+from tinybgn.data.cli import add_subcommand
+from tinybgn.data.locate import ENV_VAR, SearchRoot
+from tinybgn.data.registry import get_spec
+
+MNIST_TEST = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+class MirrorServer:
+    """A threaded HTTP server on 127.0.0.1 serving ``files`` under one prefix per behaviour."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.requests: list[tuple[str, str]] = []  # (behaviour, file name)
+        self.bodies = {"good": files, "slow": files, "cut": files,
+                       "corrupt": {n: self.wrong_content(b) for n, b in files.items()},
+                       "garbled": {n: self.flipped_byte(b) for n, b in files.items()}}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                _, mode, name = self.path.split("/", 2)
+                server.requests.append((mode, name))
+                if mode == "down":
+                    return self.send_error(503)
+                if name not in server.bodies.get(mode, {}):
+                    return self.send_error(404)
+                body = server.bodies[mode][name]
+                if mode == "slow":
+                    time.sleep(1.0)
+                self.close_connection = True
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2] if mode == "cut" else body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout), as it should
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
+
+    @staticmethod
+    def wrong_content(archive: bytes) -> bytes:
+        """A valid gzip file of slightly different content (fails the content checksum)."""
+        content = bytearray(gzip.decompress(archive))
+        content[-1] ^= 0xFF
+        return gzip.compress(bytes(content), compresslevel=1)
+
+    @staticmethod
+    def flipped_byte(archive: bytes) -> bytes:
+        """The archive with one byte flipped mid-stream (fails gzip's own CRC check)."""
+        damaged = bytearray(archive)
+        damaged[len(damaged) // 2] ^= 0xFF
+        return bytes(damaged)
+
+    def mirror(self, mode: str) -> str:
+        return f"{self.base}/{mode}/"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    """No proxies, no TINYBGN_DATA, and project/system folders replaced by empty tmp folders."""
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    locate_module = sys.modules["tinybgn.data.locate"]  # (tinybgn.data.locate is loaded)
+    monkeypatch.setattr(locate_module, "default_root",
+                        lambda: SearchRoot(tmp_path / "default", "project data/ folder"))
+    monkeypatch.setattr(locate_module, "SYSTEM_ROOTS", (tmp_path / "system",))
+
+
+@pytest.fixture
+def mnist_server(shared_data, tmp_path):
+    """Copies of the real MNIST test files, served from a temporary folder."""
+    copies = tmp_path / "served"
+    copies.mkdir()
+    for name in MNIST_TEST:
+        shutil.copy(shared_data / "mnist" / name, copies / name)
+    with MirrorServer({p.name: p.read_bytes() for p in copies.iterdir()}) as server:
+        yield server
+
+
+def cache_listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def fetch(server: MirrorServer, cache: Path, modes, **kwargs) -> Path:
+    kwargs = {"splits": ["test"], "retries": 2, "backoff": 0, "timeout": 5, **kwargs}
+    return download_dataset("mnist", cache, mirrors=[server.mirror(m) for m in modes], **kwargs)
+
+
+def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(mnist_server, shared_data,
+                                                                 tmp_path):
+    messages = []
+    folder = fetch(mnist_server, tmp_path / "cache",
+                   ["down", "missing", "corrupt", "garbled", "cut", "slow", "good"],
+                   timeout=0.3, log=messages.append)
+    assert folder == tmp_path / "cache" / "mnist"
+    assert cache_listing(folder) == sorted(MNIST_TEST)  # exactly the verified files
+    for name in MNIST_TEST:
+        assert (folder / name).read_bytes() == (shared_data / "mnist" / name).read_bytes()
+    for name in MNIST_TEST:
+        tried = [mode for mode, file in mnist_server.requests if file == name]
+        # 503 and the interrupted transfer and timeout are retried; 404 and bad payloads are not
+        assert tried == ["down", "down", "missing", "corrupt", "garbled", "cut", "cut",
+                         "slow", "slow", "good"]
+    text = "\n".join(messages)
+    for reason in ("HTTP 503", "HTTP 404", "content MD5 is not", "not a valid gzip",
+                   "interrupted after", "timed out", "downloaded from"):
+        assert reason in text, f"{reason!r} not in log:\n{text}"
+
+
+def test_nothing_is_downloaded_when_the_files_are_present_and_valid(mnist_server, tmp_path):
+    fetch(mnist_server, tmp_path, ["good"])
+    before = len(mnist_server.requests)
+    messages = []
+    fetch(mnist_server, tmp_path, ["good"], log=messages.append)
+    assert len(mnist_server.requests) == before
+    assert all("already present and verified" in m for m in messages)
+
+
+def test_when_every_mirror_fails_nothing_reaches_the_cache(mnist_server, tmp_path):
+    with pytest.raises(DownloadError) as info:
+        fetch(mnist_server, tmp_path, ["down", "corrupt", "cut"])
+    message = str(info.value)
+    assert "every mirror failed" in message and "HTTP 503" in message
+    assert "corrupted payload" in message and "interrupted" in message
+    assert isinstance(info.value, OSError)
+    assert cache_listing(tmp_path / "mnist") == []
+
+
+def test_unreachable_mirror_is_a_download_error(tmp_path):
+    with MirrorServer({}) as server:
+        dead = server.mirror("good")
+    with pytest.raises(DownloadError, match="URLError"):
+        download_dataset("mnist", tmp_path, splits=["test"], mirrors=[dead], retries=1,
+                         timeout=2)
+    assert cache_listing(tmp_path / "mnist") == []
+
+
+def test_a_bad_file_in_the_cache_is_never_silently_overwritten(mnist_server, tmp_path):
+    folder = fetch(mnist_server, tmp_path, ["good"])
+    bad = folder / MNIST_TEST[1]
+    bad.write_bytes(gzip.compress(b"not the labels"))
+    requests = len(mnist_server.requests)
+    with pytest.raises(ChecksumError, match="force"):
+        fetch(mnist_server, tmp_path, ["good"])
+    assert bad.read_bytes() == gzip.compress(b"not the labels")
+    assert len(mnist_server.requests) == requests
+    fetch(mnist_server, tmp_path, ["good"], force=True)
+    assert cache_listing(folder) == sorted([*MNIST_TEST, MNIST_TEST[1] + ".bad"])
+    assert (folder / (MNIST_TEST[1] + ".bad")).read_bytes() == gzip.compress(b"not the labels")
+
+
+def test_registry_mirrors_are_public_urls_in_order():
+    for name in ("mnist", "fashion-mnist"):
+        mirrors = get_spec(name).mirrors
+        assert len(mirrors) >= 2 and all(m.startswith(("http://", "https://")) for m in mirrors)
+    assert "yann.lecun.com" in get_spec("mnist").mirrors[-1]  # the 403-prone one last
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tinybgn")
+    add_subcommand(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_download_fetches_and_reports(mnist_server, tmp_path, capsys):
+    argv = ["data", "download", "mnist", "--data-dir", str(tmp_path), "--split", "test",
+            "--mirror", mnist_server.mirror("down"), "--mirror", mnist_server.mirror("good"),
+            "--retries", "1"]
+    assert run_cli(argv) == 0
+    out = capsys.readouterr()
+    assert "downloaded from" in out.out and f"ready in {tmp_path / 'mnist'}" in out.out
+    assert out.err == ""  # no progress line when stderr is not a terminal
+    assert run_cli([*argv, "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+@pytest.fixture
+def fashion_server(shared_data):
+    files = {f.filename: (shared_data / "fashion-mnist" / f.filename).read_bytes()
+             for f in get_spec("fashion-mnist").all_files()}
+    with MirrorServer(files) as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_load_dataset_download_true_fetches_full_fashion_mnist_once(fashion_server, tmp_path):
+    """The whole path a user takes: load_dataset(download=True) on an empty cache, through
+    failing mirrors, then again without any request."""
+    mirrors = [fashion_server.mirror(m) for m in ("down", "corrupt", "cut", "good")]
+    ds = load_dataset("fashion-mnist", tmp_path, download=True, mirrors=mirrors,
+                      download_options={"backoff": 0})
+    assert ds.info["split"] == "standard" and ds.info["n_train"] == 60_000
+    assert cache_listing(tmp_path / "fashion-mnist") == sorted(
+        f.filename for f in get_spec("fashion-mnist").all_files())
+    before = len(fashion_server.requests)
+    load_dataset("fashion-mnist", tmp_path, download=True, mirrors=mirrors)
+    assert len(fashion_server.requests) == before
+
+
+def test_load_dataset_download_true_reports_a_split_no_mirror_has(mnist_server, tmp_path):
+    with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz into"):
+        load_dataset("mnist", tmp_path, download=True, mirrors=[mnist_server.mirror("good")],
+                     download_options={"backoff": 0})
+    assert ("good", "train-images-idx3-ubyte.gz") in mnist_server.requests
+    assert not [p for p in (tmp_path / "mnist").iterdir() if p.name.startswith("train")]
+
+
+class FakeTerminal:
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_is_one_updating_line_on_a_terminal_only():
+    from tinybgn.data.download import Progress
+
+    terminal = FakeTerminal()
+    bar = Progress("t10k.gz", total=2_000_000, stream=terminal)
+    bar.update(1_000_000)
+    bar.update(1_000_000)
+    bar.close()
+    assert terminal.text.startswith("\r  t10k.gz") and terminal.text.endswith("\n")
+    assert terminal.text.count("\n") == 1 and "2.0/2.0 MB 100%" in terminal.text
+    assert "MB/s" in terminal.text
+    quiet = FakeTerminal()
+    muted = Progress("x", total=10, enabled=False, stream=quiet)
+    muted.update(10)
+    muted.close()
+    assert quiet.text == ""
