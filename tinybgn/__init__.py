@@ -16,6 +16,7 @@ from tinybgn.layer import Layer
 from tinybgn.losses import softmax_cross_entropy
 from tinybgn.mlp import mlp
 from tinybgn.optim import SGD, Adam
+from tinybgn.probes import gradient_norms, weight_change
 from tinybgn.sequential import Sequential
 from tinybgn.trace import TraceStep, format_trace
 
@@ -38,7 +39,9 @@ __all__ = [
     "TraceStep",
     "format_trace",
     "gradcheck",
+    "gradient_norms",
     "mlp",
     "rel_error",
     "softmax_cross_entropy",
+    "weight_change",
 ]

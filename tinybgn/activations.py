@@ -51,14 +51,17 @@ class ReLU(Activation):
 class Sigmoid(Activation):
     """f(z) = 1 / (1 + e^-z);  f'(z) = f(z) (1 - f(z)).
 
-    Computed as (1 + tanh(z/2)) / 2, the same function without overflow for large |z|.
+    z is clipped from below at -floor(log(largest float)) (-88 in float32, -709 in float64) so
+    that e^-z cannot overflow; this changes f only where it is below the smallest normal float.
     """
 
     def f(self, z):
-        y = np.tanh(0.5 * z)
+        lowest = -np.floor(np.log(np.finfo(z.dtype).max))
+        y = np.maximum(z, lowest)
+        np.negative(y, out=y)
+        np.exp(y, out=y)  # e^-z
         y += 1
-        y *= 0.5
-        return y
+        return np.reciprocal(y, out=y)
 
     def f_prime(self):
         return self.y * (1 - self.y)

@@ -25,10 +25,10 @@ class BGN(Layer):
     on its own, as one public PyTorch implementation does; then ``g_norm`` and ``n_K`` have
     one entry per sample.
 
-    A zero gradient stays zero instead of becoming NaN: the norm is replaced by ``eps`` only when
-    it is below ``eps`` (default: the smallest positive float64, so for every non-zero gradient
-    the result has norm exactly kappa). The norm is computed without overflow or underflow for
-    any finite ``g``.
+    A zero gradient is returned as zeros, not NaN. ``eps`` is the usual guard, dividing by
+    max(||g||, eps); its default 0 guards only g = 0, so *every* non-zero gradient comes out
+    with norm exactly kappa (up to rounding), however tiny or huge. The norm itself is computed
+    without overflow or underflow for any finite ``g``.
 
     This backward is deliberately *not* the derivative of the forward (which would be the
     identity), so BGN is tested against eqs. (5) and (9), never by finite differences.
@@ -36,9 +36,7 @@ class BGN(Layer):
 
     equation = "eq. (5): kappa g / ||g||"
 
-    def __init__(
-        self, kappa: float | None = None, eps: float = 5e-324, scope: str = "batch"
-    ) -> None:
+    def __init__(self, kappa: float | None = None, eps: float = 0.0, scope: str = "batch") -> None:
         super().__init__()
         if scope not in ("batch", "sample"):
             raise ValueError(f"BGN: scope must be 'batch' (the paper) or 'sample', got {scope!r}")
@@ -60,19 +58,26 @@ class BGN(Layer):
     def backward(self, g: np.ndarray) -> np.ndarray:
         g = self._check_grad(g)
         d = g[0].size  # dimension of g without the batch axis
-        kappa = np.sqrt(d) if self.kappa is None else self.kappa
-        if self.scope == "batch":
-            self.g_norm = l2_norm(g)
-            scale = kappa / max(self.g_norm, self.eps)
-            largest_scale = scale
-        else:
-            self.g_norm = row_norms(g)
-            scale = (kappa / np.maximum(self.g_norm, self.eps))[:, None]
-            largest_scale = scale.max()
+        kappa = float(np.sqrt(d)) if self.kappa is None else float(self.kappa)
+        if self.scope == "sample":
+            return self._backward_per_sample(g, kappa)
+        self.g_norm = l2_norm(g)
         self.n_K = self.g_norm / kappa  # eq. (8)
-        if largest_scale > np.finfo(g.dtype).max:  # g so tiny that kappa/||g|| overflows g's dtype
-            return (g.astype(np.float64) * scale).astype(g.dtype)
-        return (g * scale).astype(g.dtype, copy=False)  # eq. (5)
+        norm = max(self.g_norm, self.eps)
+        if norm == 0:  # g = 0: no direction to keep; return zeros, not 0/0 = NaN
+            return np.zeros_like(g)
+        if norm < kappa / np.finfo(g.dtype).max:  # kappa/||g|| would overflow: divide first
+            return (g / norm) * kappa
+        return g * (kappa / norm)  # eq. (5)
+
+    def _backward_per_sample(self, g: np.ndarray, kappa: float) -> np.ndarray:
+        """The ``scope="sample"`` variant: eq. (5) applied to each row separately."""
+        self.g_norm = row_norms(g)
+        self.n_K = self.g_norm / kappa
+        norms = np.maximum(self.g_norm, self.eps)[:, None]
+        rows = g.reshape(len(g), -1).astype(np.float64)
+        unit = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+        return (unit * kappa).reshape(g.shape).astype(g.dtype)
 
     def trace_note(self) -> str:
         if self.n_K is None:
@@ -87,7 +92,8 @@ def l2_norm(g: np.ndarray) -> float:
 
     The fast path is one dot product. If the sum of squares left the safe range of g's dtype
     (it can underflow for tiny gradients or overflow for exploding ones), the entries are first
-    divided by the largest |g|, as LAPACK's nrm2 does.
+    divided by the largest |g|, as LAPACK's nrm2 does. (In the overflow case NumPy may warn
+    "overflow encountered in dot" about the fast path; the returned norm is still right.)
     """
     flat = g.reshape(-1)
     sum_sq = float(np.dot(flat, flat))

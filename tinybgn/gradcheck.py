@@ -18,10 +18,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def rel_error(a: np.ndarray, b: np.ndarray) -> float:
-    """``||a - b|| / max(||a|| + ||b||, 1e-300)``: 0 when equal, 1 when unrelated or opposite."""
+def rel_error(a: np.ndarray, b: np.ndarray, floor: float = 1e-8) -> float:
+    """``||a - b|| / max(||a|| + ||b||, floor)``: 0 when equal, about 1 when unrelated.
+
+    The ``floor`` (as in CS231n's ``rel_error``) keeps two arrays that are both zero up to
+    rounding, such as the weight gradient for an all-zero input, from counting as unrelated.
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-300))
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), floor))
+
+
+def rounding_floor(size: int, loss_scale: float, h: float = 1e-6) -> float:
+    """Gradient norm below which central differences are dominated by their own rounding.
+
+    Each numeric entry carries an absolute error of about eps_64 * S / h (S: the size of the
+    terms summed into the loss, eps_64 = 2.2e-16), i.e. 2.2e-10 S for h = 1e-6, or
+    2.2e-10 S sqrt(size) over the array. Using ``floor = 1e-3 sqrt(size) S`` in
+    :func:`rel_error` accepts that (with a margin of ~4 at a 1e-6 tolerance) and nothing more:
+    a wrong gradient is still off by O(1) of its own size.
+    """
+    return 1e-3 * np.sqrt(size) * max(1.0, loss_scale) * (1e-6 / h)
 
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -65,7 +81,8 @@ def gradcheck(
 ) -> GradcheckResult:
     """Compare ``layer.backward`` with finite differences of ``sum(layer.forward(x) * dy)``.
 
-    Checks the gradient of the input ``"x"`` and of every array in ``layer.params``. ``x``,
+    Checks the gradient of the input ``"x"`` and of every array in ``layer.params``; each error
+    is :func:`rel_error` with the :func:`rounding_floor` of that array. ``x``,
     ``dy`` and the parameters should be float64; ``x`` is copied, never perturbed in place.
     Layers with running statistics (BatchNorm) update them during the extra forward passes;
     this does not affect training-mode outputs. Works for a whole :class:`tinybgn.Sequential`
@@ -82,10 +99,12 @@ def gradcheck(
     def loss() -> float:
         return float(np.sum(layer.forward(x, training) * dy))
 
+    scale = float(np.sum(np.abs(y * dy)))
     result = GradcheckResult()
-    result.errors["x"] = rel_error(analytic["x"], numerical_gradient(loss, x, h))
-    for name, p, _ in _named_params(layer):
-        result.errors[name] = rel_error(analytic[name], numerical_gradient(loss, p, h))
+    for name, array in [("x", x)] + [(n, p) for n, p, _ in _named_params(layer)]:
+        numeric = numerical_gradient(loss, array, h)
+        floor = rounding_floor(array.size, scale, h)
+        result.errors[name] = rel_error(analytic[name], numeric, floor)
     return result
 
 
