@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 
 import matplotlib.image
 import pytest
 
 from tinybgn.data import ChecksumError, DataNotFoundError
+from tinybgn.data import locate as locate_module
 from tinybgn.data.cli import add_subcommand
 from tinybgn.data.locate import ENV_VAR, SearchRoot
 
@@ -48,7 +48,6 @@ def test_verify_flags_a_damaged_copy_and_leaves_it_alone(shared_data, tmp_path, 
 
 
 def test_verify_missing_dataset_raises_not_found(tmp_path, monkeypatch):
-    locate_module = sys.modules["tinybgn.data.locate"]
     monkeypatch.setattr(locate_module, "SYSTEM_ROOTS", ())
     monkeypatch.setattr(locate_module, "default_root", lambda: SearchRoot(tmp_path, "default"))
     with pytest.raises(DataNotFoundError, match="tinybgn data download mnist"):

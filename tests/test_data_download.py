@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import shutil
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tinybgn.data import ChecksumError, DownloadError, download_dataset, load_dataset
+from tinybgn.data import locate as locate_module
 from tinybgn.data.cli import add_subcommand
 from tinybgn.data.locate import ENV_VAR, SearchRoot
 from tinybgn.data.registry import get_spec
@@ -109,7 +109,6 @@ def isolated(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.delenv(ENV_VAR, raising=False)
-    locate_module = sys.modules["tinybgn.data.locate"]  # (tinybgn.data.locate is loaded)
     monkeypatch.setattr(locate_module, "default_root",
                         lambda: SearchRoot(tmp_path / "default", "project data/ folder"))
     monkeypatch.setattr(locate_module, "SYSTEM_ROOTS", (tmp_path / "system",))

@@ -324,3 +324,19 @@ def test_dataset_is_a_plain_dataclass_with_val_defaults():
     assert ds.x_val is None and ds.info == {}
     (a, b), (c, d) = ds
     assert a is x and d is y
+
+
+def test_public_names_other_code_relies_on():
+    import inspect
+    import types
+
+    import tinybgn.data as data
+
+    for name in ("read_idx", "write_idx", "load_dataset", "load_mnist", "batches"):
+        assert callable(getattr(data, name)), name
+    params = inspect.signature(data.load_dataset).parameters
+    assert list(params)[:2] == ["name", "data_dir"] and params["download"].default is False
+    assert params["split"].default == "auto" and params["val_size"].default == 0
+    # submodules stay reachable (only `batches`, by design, is the function, not its module)
+    for module in ("idx", "registry", "locate", "download", "load"):
+        assert isinstance(getattr(data, module), types.ModuleType), module

@@ -26,7 +26,10 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
     """Add the ``data`` command and its four subcommands to the ``tinybgn`` parser."""
     parser = subparsers.add_parser(
         "data", help="download, verify, describe and show datasets (MNIST, Fashion-MNIST)",
-        description=__doc__.split("\n\n", 1)[0])
+        description="Fetch, verify, describe and look at datasets. Data is looked for in "
+        "--data-dir, then $TINYBGN_DATA, then the project's data/ folder (or ~/.cache/tinybgn "
+        "for an installed package), then /usr/share/datasets; each may hold the files directly "
+        "or in a <name>/ subfolder.")
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     names = sorted(DATASETS)
