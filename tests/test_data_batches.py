@@ -11,10 +11,15 @@ from tinybgn.data import batches
 from tinybgn.errors import ShapeError
 
 
-@given(n=st.integers(0, 50), batch_size=st.integers(1, 20), shuffle=st.booleans(),
-       drop_last=st.booleans())
-def test_one_epoch_visits_each_example_once_in_the_right_batch_sizes(n, batch_size, shuffle,
-                                                                      drop_last):
+@given(
+    n=st.integers(0, 50),
+    batch_size=st.integers(1, 20),
+    shuffle=st.booleans(),
+    drop_last=st.booleans(),
+)
+def test_one_epoch_visits_each_example_once_in_the_right_batch_sizes(
+    n, batch_size, shuffle, drop_last
+):
     x = np.arange(n * 2).reshape(n, 2)
     y = np.arange(n)
     got = list(batches(x, y, batch_size, shuffle=shuffle, seed=0, drop_last=drop_last))

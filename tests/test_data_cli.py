@@ -70,8 +70,7 @@ def test_info_without_name_shows_search_path_and_status(shared_data, capsys):
 
 def test_show_saves_a_png_grid(shared_data, tmp_path, capsys):
     out_file = tmp_path / "grid.png"
-    argv = ["data", "show", "mnist", "--data-dir", str(shared_data), "-n", "9", "-o",
-            str(out_file)]
+    argv = ["data", "show", "mnist", "--data-dir", str(shared_data), "-n", "9", "-o", str(out_file)]
     assert run_cli(argv) == 0
     image = matplotlib.image.imread(out_file)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100

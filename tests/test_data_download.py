@@ -42,9 +42,13 @@ class MirrorServer:
 
     def __init__(self, files: dict[str, bytes]):
         self.requests: list[tuple[str, str]] = []  # (behaviour, file name)
-        self.bodies = {"good": files, "slow": files, "cut": files,
-                       "corrupt": {n: self.wrong_content(b) for n, b in files.items()},
-                       "garbled": {n: self.flipped_byte(b) for n, b in files.items()}}
+        self.bodies = {
+            "good": files,
+            "slow": files,
+            "cut": files,
+            "corrupt": {n: self.wrong_content(b) for n, b in files.items()},
+            "garbled": {n: self.flipped_byte(b) for n, b in files.items()},
+        }
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,8 +77,7 @@ class MirrorServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @staticmethod
     def wrong_content(archive: bytes) -> bytes:
@@ -109,8 +112,11 @@ def isolated(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.delenv(ENV_VAR, raising=False)
-    monkeypatch.setattr(locate_module, "default_root",
-                        lambda: SearchRoot(tmp_path / "default", "project data/ folder"))
+    monkeypatch.setattr(
+        locate_module,
+        "default_root",
+        lambda: SearchRoot(tmp_path / "default", "project data/ folder"),
+    )
     monkeypatch.setattr(locate_module, "SYSTEM_ROOTS", (tmp_path / "system",))
 
 
@@ -134,12 +140,17 @@ def fetch(server: MirrorServer, cache: Path, modes, **kwargs) -> Path:
     return download_dataset("mnist", cache, mirrors=[server.mirror(m) for m in modes], **kwargs)
 
 
-def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(mnist_server, shared_data,
-                                                                 tmp_path):
+def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(
+    mnist_server, shared_data, tmp_path
+):
     messages = []
-    folder = fetch(mnist_server, tmp_path / "cache",
-                   ["down", "missing", "corrupt", "garbled", "cut", "slow", "good"],
-                   timeout=0.3, log=messages.append)
+    folder = fetch(
+        mnist_server,
+        tmp_path / "cache",
+        ["down", "missing", "corrupt", "garbled", "cut", "slow", "good"],
+        timeout=0.3,
+        log=messages.append,
+    )
     assert folder == tmp_path / "cache" / "mnist"
     assert cache_listing(folder) == sorted(MNIST_TEST)  # exactly the verified files
     for name in MNIST_TEST:
@@ -147,11 +158,28 @@ def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(mnist_server, s
     for name in MNIST_TEST:
         tried = [mode for mode, file in mnist_server.requests if file == name]
         # 503 and the interrupted transfer and timeout are retried; 404 and bad payloads are not
-        assert tried == ["down", "down", "missing", "corrupt", "garbled", "cut", "cut",
-                         "slow", "slow", "good"]
+        assert tried == [
+            "down",
+            "down",
+            "missing",
+            "corrupt",
+            "garbled",
+            "cut",
+            "cut",
+            "slow",
+            "slow",
+            "good",
+        ]
     text = "\n".join(messages)
-    for reason in ("HTTP 503", "HTTP 404", "content MD5 is not", "not a valid gzip",
-                   "interrupted after", "timed out", "downloaded from"):
+    for reason in (
+        "HTTP 503",
+        "HTTP 404",
+        "content MD5 is not",
+        "not a valid gzip",
+        "interrupted after",
+        "timed out",
+        "downloaded from",
+    ):
         assert reason in text, f"{reason!r} not in log:\n{text}"
 
 
@@ -178,8 +206,7 @@ def test_unreachable_mirror_is_a_download_error(tmp_path):
     with MirrorServer({}) as server:
         dead = server.mirror("good")
     with pytest.raises(DownloadError, match="URLError"):
-        download_dataset("mnist", tmp_path, splits=["test"], mirrors=[dead], retries=1,
-                         timeout=2)
+        download_dataset("mnist", tmp_path, splits=["test"], mirrors=[dead], retries=1, timeout=2)
     assert cache_listing(tmp_path / "mnist") == []
 
 
@@ -212,9 +239,21 @@ def run_cli(argv: list[str]) -> int:
 
 
 def test_cli_download_fetches_and_reports(mnist_server, tmp_path, capsys):
-    argv = ["data", "download", "mnist", "--data-dir", str(tmp_path), "--split", "test",
-            "--mirror", mnist_server.mirror("down"), "--mirror", mnist_server.mirror("good"),
-            "--retries", "1"]
+    argv = [
+        "data",
+        "download",
+        "mnist",
+        "--data-dir",
+        str(tmp_path),
+        "--split",
+        "test",
+        "--mirror",
+        mnist_server.mirror("down"),
+        "--mirror",
+        mnist_server.mirror("good"),
+        "--retries",
+        "1",
+    ]
     assert run_cli(argv) == 0
     out = capsys.readouterr()
     assert "downloaded from" in out.out and f"ready in {tmp_path / 'mnist'}" in out.out
@@ -225,8 +264,10 @@ def test_cli_download_fetches_and_reports(mnist_server, tmp_path, capsys):
 
 @pytest.fixture
 def fashion_server(shared_data):
-    files = {f.filename: (shared_data / "fashion-mnist" / f.filename).read_bytes()
-             for f in get_spec("fashion-mnist").all_files()}
+    files = {
+        f.filename: (shared_data / "fashion-mnist" / f.filename).read_bytes()
+        for f in get_spec("fashion-mnist").all_files()
+    }
     with MirrorServer(files) as server:
         yield server
 
@@ -236,11 +277,13 @@ def test_load_dataset_download_true_fetches_full_fashion_mnist_once(fashion_serv
     """The whole path a user takes: load_dataset(download=True) on an empty cache, through
     failing mirrors, then again without any request."""
     mirrors = [fashion_server.mirror(m) for m in ("down", "corrupt", "cut", "good")]
-    ds = load_dataset("fashion-mnist", tmp_path, download=True, mirrors=mirrors,
-                      download_options={"backoff": 0})
+    ds = load_dataset(
+        "fashion-mnist", tmp_path, download=True, mirrors=mirrors, download_options={"backoff": 0}
+    )
     assert ds.info["split"] == "standard" and ds.info["n_train"] == 60_000
     assert cache_listing(tmp_path / "fashion-mnist") == sorted(
-        f.filename for f in get_spec("fashion-mnist").all_files())
+        f.filename for f in get_spec("fashion-mnist").all_files()
+    )
     before = len(fashion_server.requests)
     load_dataset("fashion-mnist", tmp_path, download=True, mirrors=mirrors)
     assert len(fashion_server.requests) == before
@@ -248,8 +291,13 @@ def test_load_dataset_download_true_fetches_full_fashion_mnist_once(fashion_serv
 
 def test_load_dataset_download_true_reports_a_split_no_mirror_has(mnist_server, tmp_path):
     with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz into"):
-        load_dataset("mnist", tmp_path, download=True, mirrors=[mnist_server.mirror("good")],
-                     download_options={"backoff": 0})
+        load_dataset(
+            "mnist",
+            tmp_path,
+            download=True,
+            mirrors=[mnist_server.mirror("good")],
+            download_options={"backoff": 0},
+        )
     assert ("good", "train-images-idx3-ubyte.gz") in mnist_server.requests
     assert not [p for p in (tmp_path / "mnist").iterdir() if p.name.startswith("train")]
 

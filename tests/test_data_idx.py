@@ -39,8 +39,9 @@ def assert_same(a: np.ndarray, b: np.ndarray) -> None:
 
 
 @given(array=idx_arrays, compress=st.booleans(), big_endian=st.booleans())
-def test_write_then_read_gives_back_every_dtype_and_shape(tmp_path_factory, array, compress,
-                                                          big_endian):
+def test_write_then_read_gives_back_every_dtype_and_shape(
+    tmp_path_factory, array, compress, big_endian
+):
     path = tmp_path_factory.mktemp("idx") / ("a.idx.gz" if compress else "a.idx")
     source = array.astype(array.dtype.newbyteorder(">")) if big_endian else array
     write_idx(path, source)
@@ -150,7 +151,8 @@ def test_any_flipped_header_byte_is_rejected_unless_the_result_is_itself_valid_i
     header_size = 4 + 4 * array.ndim
     position = data.draw(st.integers(0, header_size - 1), label="position")
     content[position] = data.draw(
-        st.integers(0, 255).filter(lambda v: v != content[position]), label="new value")
+        st.integers(0, 255).filter(lambda v: v != content[position]), label="new value"
+    )
     try:
         back = parse_idx(bytes(content))
     except IDXFormatError:

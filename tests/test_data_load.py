@@ -42,8 +42,10 @@ from tinybgn.errors import TinyBGNError
 
 NAME = "tiny-test"
 SIZES = {"train": 60, "test": 30}
-FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-         "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
 
 
 def make_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,15 +64,23 @@ ARRAYS = {split: make_split(n, seed) for seed, (split, n) in enumerate(SIZES.ite
 def tiny(monkeypatch, tmp_path):
     """Register the tiny dataset and isolate the search path; yields the spec."""
     files = {
-        split: tuple(FileSpec(name, md5_hex(idx_bytes(array)))
-                     for name, array in zip(FILES[split], ARRAYS[split], strict=True))
+        split: tuple(
+            FileSpec(name, md5_hex(idx_bytes(array)))
+            for name, array in zip(FILES[split], ARRAYS[split], strict=True)
+        )
         for split in SIZES
     }
-    spec = register_dataset(DatasetSpec(NAME, files, mirrors=(), image_shape=(4, 4),
-                                        class_names=("a", "b", "c"), sizes=SIZES))
+    spec = register_dataset(
+        DatasetSpec(
+            NAME, files, mirrors=(), image_shape=(4, 4), class_names=("a", "b", "c"), sizes=SIZES
+        )
+    )
     monkeypatch.delenv(ENV_VAR, raising=False)
-    monkeypatch.setattr(locate_module, "default_root",
-                        lambda: SearchRoot(tmp_path / "default", "project data/ folder"))
+    monkeypatch.setattr(
+        locate_module,
+        "default_root",
+        lambda: SearchRoot(tmp_path / "default", "project data/ folder"),
+    )
     monkeypatch.setattr(locate_module, "SYSTEM_ROOTS", (tmp_path / "system",))
     yield spec
     unregister_dataset(NAME)
@@ -237,9 +247,16 @@ def test_validation_split_and_subsets_are_stratified_and_recorded(tiny, tmp_path
     assert ds.info["subsets"] == "train: 30 of 48, test: 9 of 30 (stratified, seed 0)"
 
 
-@pytest.mark.parametrize("kwargs", [{"n_train": 61}, {"n_test": 31}, {"val_size": 1.5},
-                                    {"split": "carve", "test_size": 60},
-                                    {"split": "carve", "test_size": 0.001}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_train": 61},
+        {"n_test": 31},
+        {"val_size": 1.5},
+        {"split": "carve", "test_size": 60},
+        {"split": "carve", "test_size": 0.001},
+    ],
+)
 def test_asking_for_too_many_examples_says_how_many_exist(tiny, tmp_path, kwargs):
     put(tmp_path / NAME)
     with pytest.raises(SplitError, match="at most|fraction|between 1 and"):
@@ -293,8 +310,10 @@ def _register_variant(tiny: DatasetSpec, tmp_path: Path, images, labels) -> None
     folder = tmp_path / NAME
     put(folder, splits=("train",))
     files = dict(tiny.files)
-    files["test"] = (FileSpec(FILES["test"][0], md5_hex(idx_bytes(images))),
-                     FileSpec(FILES["test"][1], md5_hex(idx_bytes(labels))))
+    files["test"] = (
+        FileSpec(FILES["test"][0], md5_hex(idx_bytes(images))),
+        FileSpec(FILES["test"][1], md5_hex(idx_bytes(labels))),
+    )
     register_dataset(DatasetSpec(NAME, files, (), (4, 4), tiny.class_names), replace=True)
     write_idx(folder / FILES["test"][0], images)
     write_idx(folder / FILES["test"][1], labels)
@@ -304,15 +323,18 @@ def _register_variant(tiny: DatasetSpec, tmp_path: Path, images, labels) -> None
     ("change", "reason"),
     [
         (lambda x, y: (x, y[:-1]), "30 images but 29 labels"),
-        (lambda x, y: (x, np.where(np.arange(len(y)) == 7, 9, y).astype(np.uint8)),
-         "1 labels outside \\[0, 3\\), the first is 9 at index 7"),
+        (
+            lambda x, y: (x, np.where(np.arange(len(y)) == 7, 9, y).astype(np.uint8)),
+            "1 labels outside \\[0, 3\\), the first is 9 at index 7",
+        ),
         (lambda x, y: (x[:, :3, :], y), "images should be uint8 of shape \\('N', 4, 4\\)"),
         (lambda x, y: (x.astype(np.float32), y), "got float32"),
         (lambda x, y: (x, y.reshape(-1, 1)), "labels should be a 1-D integer array"),
     ],
 )
 def test_files_that_do_not_make_a_labelled_split_give_data_integrity_error(
-        tiny, tmp_path, change, reason):
+    tiny, tmp_path, change, reason
+):
     _register_variant(tiny, tmp_path, *change(*ARRAYS["test"]))
     with pytest.raises(DataIntegrityError, match=reason):
         load_dataset(NAME, tmp_path)

@@ -33,8 +33,11 @@ def batches(
     different orders - else from ``np.random.default_rng(seed)``; ``seed=None`` and no ``rng``
     means a different order every call. Batches are copies when shuffled, views otherwise.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
-            or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if seed is not None and rng is not None:
         raise ValueError("pass either seed or rng, not both")

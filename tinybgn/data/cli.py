@@ -25,11 +25,13 @@ from tinybgn.data.registry import DATASETS, SPLITS, get_spec
 def add_subcommand(subparsers) -> argparse.ArgumentParser:
     """Add the ``data`` command and its four subcommands to the ``tinybgn`` parser."""
     parser = subparsers.add_parser(
-        "data", help="download, verify, describe and show datasets (MNIST, Fashion-MNIST)",
+        "data",
+        help="download, verify, describe and show datasets (MNIST, Fashion-MNIST)",
         description="Fetch, verify, describe and look at datasets. Data is looked for in "
         "--data-dir, then $TINYBGN_DATA, then the project's data/ folder (or ~/.cache/tinybgn "
         "for an installed package), then /usr/share/datasets; each may hold the files directly "
-        "or in a <name>/ subfolder.")
+        "or in a <name>/ subfolder.",
+    )
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     names = sorted(DATASETS)
@@ -39,19 +41,36 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
             p.add_argument("name", nargs="?", choices=names, help="dataset (default: all)")
         else:
             p.add_argument("name", choices=names, help="dataset")
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help="folder searched first (and where downloads go)")
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="folder searched first (and where downloads go)",
+        )
 
     p = sub.add_parser("download", help="fetch a dataset's files, verified, into the cache")
     common(p, name_optional=False)
-    p.add_argument("--split", action="append", choices=SPLITS, dest="splits",
-                   help="only this split (repeatable; default: all)")
-    p.add_argument("--mirror", action="append", dest="mirrors", metavar="URL",
-                   help="URL prefix to download from instead of the registry's (repeatable)")
+    p.add_argument(
+        "--split",
+        action="append",
+        choices=SPLITS,
+        dest="splits",
+        help="only this split (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--mirror",
+        action="append",
+        dest="mirrors",
+        metavar="URL",
+        help="URL prefix to download from instead of the registry's (repeatable)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     p.add_argument("--retries", type=int, default=3, help="attempts per mirror (default 3)")
-    p.add_argument("--force", action="store_true",
-                   help="replace files with a bad checksum (kept as <file>.bad)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace files with a bad checksum (kept as <file>.bad)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or messages")
     p.set_defaults(func=cmd_download)
 
@@ -65,12 +84,18 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="save a PNG grid of sample images with their labels")
     common(p, name_optional=False)
-    p.add_argument("--split", choices=SPLITS, default=None,
-                   help="split to sample (default: test if present)")
+    p.add_argument(
+        "--split", choices=SPLITS, default=None, help="split to sample (default: test if present)"
+    )
     p.add_argument("-n", "--count", type=int, default=36, help="number of images (default 36)")
     p.add_argument("--seed", type=int, default=0, help="which samples (default 0)")
-    p.add_argument("-o", "--output", type=Path, default=None,
-                   help="PNG file (default: <name>-<split>-samples.png)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="PNG file (default: <name>-<split>-samples.png)",
+    )
     p.set_defaults(func=cmd_show)
     return parser
 
@@ -78,9 +103,16 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
 def cmd_download(args) -> int:
     log = None if args.quiet else print
     directory = download_dataset(
-        args.name, args.data_dir, splits=args.splits or SPLITS, mirrors=args.mirrors,
-        force=args.force, timeout=args.timeout, retries=args.retries,
-        progress=False if args.quiet else None, log=log)
+        args.name,
+        args.data_dir,
+        splits=args.splits or SPLITS,
+        mirrors=args.mirrors,
+        force=args.force,
+        timeout=args.timeout,
+        retries=args.retries,
+        progress=False if args.quiet else None,
+        log=log,
+    )
     if log:
         print(f"{args.name}: ready in {directory}")
     return 0
@@ -164,12 +196,12 @@ def cmd_show(args) -> int:
         k = int(labels[i])
         name = spec.class_names[k]
         ax.set_title(str(k) if name == str(k) else f"{k}: {name}", fontsize=8)
-    fig.suptitle(f"{spec.name}, {split} split: {count} random images (seed {args.seed})",
-                 fontsize=9)
+    fig.suptitle(
+        f"{spec.name}, {split} split: {count} random images (seed {args.seed})", fontsize=9
+    )
     fig.tight_layout()
     output = args.output or Path(f"{spec.name}-{split}-samples.png")
     fig.savefig(output, dpi=100)
     plt.close(fig)
     print(f"saved {count} {spec.name} {split} images with their labels to {output}")
     return 0
-

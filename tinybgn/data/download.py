@@ -218,9 +218,16 @@ def download_dataset(
                 if log:
                     log(f"{existing.name}: already present and verified")
                 continue
-        url = fetch_file(_mirror_urls(mirrors, f.filename), target / f.filename, f.md5,
-                         timeout=timeout, retries=retries, backoff=backoff,
-                         progress=progress, log=log)
+        url = fetch_file(
+            _mirror_urls(mirrors, f.filename),
+            target / f.filename,
+            f.md5,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            progress=progress,
+            log=log,
+        )
         if log:
             log(f"{f.filename}: downloaded from {url} and verified")
     return target

@@ -136,8 +136,9 @@ def parse_header(data: bytes, source: str = "<bytes>") -> IDXHeader:
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """Decode uncompressed IDX bytes into a new native-endian, writable array."""
     header = parse_header(data, source)
-    flat = np.frombuffer(data, dtype=header.dtype, count=math.prod(header.shape),
-                         offset=header.header_size)
+    flat = np.frombuffer(
+        data, dtype=header.dtype, count=math.prod(header.shape), offset=header.header_size
+    )
     return flat.reshape(header.shape).astype(header.dtype.newbyteorder("="))
 
 

@@ -67,13 +67,16 @@ class Dataset:
         def shape(a):
             return "None" if a is None else f"{a.shape} {a.dtype}"
 
-        return (f"Dataset({self.info.get('name')!r}, split={self.info.get('split')!r}, "
-                f"train={shape(self.x_train)}, val={shape(self.x_val)}, "
-                f"test={shape(self.x_test)})")
+        return (
+            f"Dataset({self.info.get('name')!r}, split={self.info.get('split')!r}, "
+            f"train={shape(self.x_train)}, val={shape(self.x_val)}, "
+            f"test={shape(self.x_test)})"
+        )
 
 
-def check_labelled_pair(images: np.ndarray, labels: np.ndarray, spec: DatasetSpec,
-                        source: str = "") -> None:
+def check_labelled_pair(
+    images: np.ndarray, labels: np.ndarray, spec: DatasetSpec, source: str = ""
+) -> None:
     """Raise DataIntegrityError unless ``images`` and ``labels`` form a valid split of ``spec``.
 
     Checks: images are uint8 of shape ``(N, *spec.image_shape)``, labels are a 1-D integer
@@ -105,8 +108,13 @@ def check_labelled_pair(images: np.ndarray, labels: np.ndarray, spec: DatasetSpe
         )
 
 
-def read_split(name: str | DatasetSpec, split: str, data_dir: str | os.PathLike | None = None,
-               *, located: Located | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_split(
+    name: str | DatasetSpec,
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    located: Located | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The raw images (uint8, ``(N, 28, 28)``) and labels (int64) of one split, verified.
 
     Raises DataNotFoundError, ChecksumError, IDXFormatError or DataIntegrityError.
@@ -114,9 +122,11 @@ def read_split(name: str | DatasetSpec, split: str, data_dir: str | os.PathLike 
     spec = get_spec(name)
     located = located or find_dataset(spec, data_dir)
     if split not in located.paths:
-        raise DataNotFoundError(f"{spec.name}: no {split!r} split in {located.directory} "
-                                f"(present: {', '.join(located.splits)}); run `tinybgn data "
-                                f"download {spec.name}` or pass download=True")
+        raise DataNotFoundError(
+            f"{spec.name}: no {split!r} split in {located.directory} "
+            f"(present: {', '.join(located.splits)}); run `tinybgn data "
+            f"download {spec.name}` or pass download=True"
+        )
     arrays = []
     for path, file_spec in zip(located.paths[split], spec.files[split], strict=True):
         content = read_verified(path, file_spec.md5)
@@ -126,8 +136,9 @@ def read_split(name: str | DatasetSpec, split: str, data_dir: str | os.PathLike 
     return images, labels.astype(np.int64)
 
 
-def stratified_split(labels: np.ndarray, n_second: int,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, n_second: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Split indices ``0..N-1`` in two, the second of size ``n_second``, keeping class shares.
 
     Each class ``k`` with ``c_k`` examples gives ``n_second * c_k / N`` of them to the second
@@ -139,8 +150,9 @@ def stratified_split(labels: np.ndarray, n_second: int,
     take = np.floor(quota).astype(np.int64)
     remainder = n_second - int(take.sum())
     take[np.argsort(-(quota - take), kind="stable")[:remainder]] += 1
-    second = [rng.permutation(np.flatnonzero(labels == k))[:n]
-              for k, n in zip(classes, take, strict=True)]
+    second = [
+        rng.permutation(np.flatnonzero(labels == k))[:n] for k, n in zip(classes, take, strict=True)
+    ]
     second = np.sort(np.concatenate(second)) if second else np.empty(0, np.int64)
     first = np.setdiff1d(np.arange(len(labels)), second, assume_unique=True)
     return first, second
@@ -155,8 +167,10 @@ def _count(size: int | float, available: int, what: str) -> int:
     else:
         n = int(size)
     if not 0 <= n <= available:
-        raise SplitError(f"{what}={size} asks for {n} examples but only {available} are "
-                         f"available; ask for at most {available}.")
+        raise SplitError(
+            f"{what}={size} asks for {n} examples but only {available} are "
+            f"available; ask for at most {available}."
+        )
     return n
 
 
@@ -250,14 +264,22 @@ def load_dataset(
         x_all, y_all = read_split(spec, source, located=located)
         n_carved_test = _count(test_size, len(y_all), "test_size")
         if not 0 < n_carved_test < len(y_all):
-            raise SplitError(f"test_size={test_size} leaves no test or no training examples "
-                             f"out of {len(y_all)}; ask for between 1 and {len(y_all) - 1}")
+            raise SplitError(
+                f"test_size={test_size} leaves no test or no training examples "
+                f"out of {len(y_all)}; ask for between 1 and {len(y_all) - 1}"
+            )
         train_idx, test_idx = stratified_split(y_all, n_carved_test, split_rng)
-        x_train, y_train, x_test, y_test = (x_all[train_idx], y_all[train_idx],
-                                            x_all[test_idx], y_all[test_idx])
+        x_train, y_train, x_test, y_test = (
+            x_all[train_idx],
+            y_all[train_idx],
+            x_all[test_idx],
+            y_all[test_idx],
+        )
         used = (source,)
-        info["split"] = (f"carved from {_source_label(spec, source)}: {len(y_train)} train / "
-                         f"{len(y_test)} test (seed {seed})")
+        info["split"] = (
+            f"carved from {_source_label(spec, source)}: {len(y_train)} train / "
+            f"{len(y_test)} test (seed {seed})"
+        )
         if split == "auto":
             warnings.warn(
                 f"{spec.name}: only the {source} split is present in {located.directory}, so "
@@ -266,8 +288,11 @@ def load_dataset(
                 CarvedSplitWarning,
                 stacklevel=2,
             )
-    info["files"] = {Path(p).name: f.md5 for s in used
-                     for p, f in zip(located.paths[s], spec.files[s], strict=True)}
+    info["files"] = {
+        Path(p).name: f.md5
+        for s in used
+        for p, f in zip(located.paths[s], spec.files[s], strict=True)
+    }
 
     x_val = y_val = None
     n_val = _count(val_size, len(y_train), "val_size")
@@ -275,8 +300,9 @@ def load_dataset(
         keep, val = stratified_split(y_train, n_val, split_rng)
         x_val, y_val = x_train[val], y_train[val]
         x_train, y_train = x_train[keep], y_train[keep]
-    info["validation"] = (f"{n_val} examples set aside from train (stratified, seed {seed})"
-                          if n_val else None)
+    info["validation"] = (
+        f"{n_val} examples set aside from train (stratified, seed {seed})" if n_val else None
+    )
 
     subsets = []
     if n_train is not None:
@@ -304,14 +330,21 @@ def load_dataset(
             out = out[:, permutation]
         return out if flatten else out.reshape(len(x), *spec.image_shape)
 
-    info.update({
-        "n_train": len(y_train), "n_val": 0 if y_val is None else len(y_val),
-        "n_test": len(y_test), "permute_pixels": bool(permute_pixels), "flatten": flatten,
-        "image_shape": list(spec.image_shape), "n_classes": spec.n_classes,
-        "class_names": list(spec.class_names),
-    })
-    return Dataset(prepare(x_train), y_train, prepare(x_test), y_test,
-                   prepare(x_val), y_val, info, permutation)
+    info.update(
+        {
+            "n_train": len(y_train),
+            "n_val": 0 if y_val is None else len(y_val),
+            "n_test": len(y_test),
+            "permute_pixels": bool(permute_pixels),
+            "flatten": flatten,
+            "image_shape": list(spec.image_shape),
+            "n_classes": spec.n_classes,
+            "class_names": list(spec.class_names),
+        }
+    )
+    return Dataset(
+        prepare(x_train), y_train, prepare(x_test), y_test, prepare(x_val), y_val, info, permutation
+    )
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, **kwargs) -> Dataset:
