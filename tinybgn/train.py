@@ -253,10 +253,11 @@ def train(
         raise ValueError("train: x and y must have the same number of examples")
     optimizer = optimizer or Adam(model.parameters(), lr=lr, eps=eps)
     history, start = History(), 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        history, _ = load_checkpoint(checkpoint, model, optimizer)
-        start = len(history.epochs)
+    if resume and checkpoint is not None:
         marker = _diverged_marker(checkpoint)
+        if Path(checkpoint).exists():
+            history, _ = load_checkpoint(checkpoint, model, optimizer)
+            start = len(history.epochs)
         if marker.exists():  # it diverged before: the same seed would diverge again
             history.diverged = json.loads(marker.read_text())
             return history

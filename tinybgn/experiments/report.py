@@ -1,0 +1,385 @@
+"""``reproduce``: every figure and table of the paper, plus the eps study, into one folder.
+
+Order of work (each training run is a job, see :mod:`tinybgn.experiments.jobs`)::
+
+    load the data once here (to fix the split and describe it; workers reload it)
+    Figure 1            gradient norms at initialisation          computed here, no training
+    phase 1 (parallel)  Table 1 learning-rate search + eps sweep  -> runs.jsonl
+    best rate per cell  from the stored search runs
+    phase 2 (parallel)  Table 1 final runs + probed runs (Figs 2-3)  -> runs.jsonl
+    write               table1.md, timing.md, eps_sweep.md, figures, CSV/JSON, protocol
+
+Everything is appended to ``<out>/runs.jsonl`` as it finishes, so rerunning the same command
+after a crash redoes only the missing runs and writes the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import warnings
+from concurrent.futures import Executor
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+import tinybgn
+from tinybgn.experiments import eps_sweep, figures, table1
+from tinybgn.experiments.jobs import (
+    BLAS_SINGLE_THREAD,
+    JsonlStore,
+    Progress,
+    data_fingerprint,
+    derive_seed,
+    machine_info,
+    probe_batch,
+    run_sweep,
+)
+from tinybgn.experiments.presets import Preset
+from tinybgn.experiments.table1 import configs
+
+
+def load_planned_data(preset: Preset, data_dir=None, stream=None):
+    """Load the preset's dataset once; return ``(dataset, job data fields, warning or None)``.
+
+    When only one labelled split exists (e.g. just MNIST's 10k test files), ``load_dataset``
+    carves train/test out of it and warns; the warning is printed to ``stream`` and returned, so
+    the protocol can say so. Workers then load with ``split="carve"`` - the same carving.
+    """
+    from tinybgn.data import CarvedSplitWarning, load_dataset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CarvedSplitWarning)
+        ds = load_dataset(
+            preset.dataset, data_dir, n_train=preset.n_train, n_test=preset.n_test, seed=0
+        )
+    message = None
+    for w in caught:
+        if issubclass(w.category, CarvedSplitWarning):
+            message = str(w.message)
+            print(f"WARNING: {message}", file=stream or sys.stderr, flush=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    fields = {
+        "dataset": ds.info["name"],
+        "data_split": "standard" if ds.info["split"] == "standard" else "carve",
+        "n_train": preset.n_train,
+        "n_test": preset.n_test,
+        "data_seed": 0,
+        "data_fingerprint": data_fingerprint(ds.info),
+    }
+    return ds, fields, message
+
+
+def figure1_data(preset: Preset, ds) -> dict:
+    """||delta|| and ||grad_W|| per layer at initialisation for every activation and variant.
+
+    Weights come from run 0's seed of the figure depth, so they are the very networks that
+    the probed runs of Figures 2-3 start from.
+    """
+    xp, yp = probe_batch(ds.x_train, ds.y_train, preset.probe_batch)
+    data: dict = {}
+    for act in preset.activations:
+        data[act] = {}
+        for bn in (False, True):
+            for bgn in (False, True):
+                model = tinybgn.mlp(
+                    in_features=ds.x_train.shape[1],
+                    hidden=(preset.width,) * preset.figure_depth,
+                    activation=act,
+                    batchnorm=bn,
+                    bgn=bgn,
+                    seed=derive_seed("table1", act, preset.figure_depth, 0),
+                )
+                norms = tinybgn.gradient_norms(model, xp, yp)
+                data[act][figures.variant_name(bn, bgn)] = {
+                    "delta": norms["delta"].tolist(),
+                    "weight": norms["weight"].tolist(),
+                }
+    return data
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def reproduce(
+    preset: Preset,
+    out_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    executor: Executor | None = None,
+    workers: int = 2,
+    quiet: bool = False,
+    stream=None,
+) -> dict:
+    """Run (or resume) the whole reproduction of ``preset`` and write its report to ``out_dir``.
+
+    ``executor``: any ``concurrent.futures.Executor`` (default: a local pool of ``workers``
+    processes). Returns a dict with the output paths and the headline numbers.
+    """
+    preset.validate()
+    stream = stream or sys.stderr
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wall0 = time.monotonic()
+    load_start = _load_average()
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    ds, data, carve_warning = load_planned_data(preset, data_dir, stream)
+    worker_data_dir = ds.info["directory"]
+    counts = np.bincount(ds.y_test, minlength=10)
+    majority = float(counts.max() / counts.sum())
+    store = JsonlStore(out / "runs.jsonl")
+    n_before = len(store)
+    if not quiet:
+        print(f"data: {ds.info['name']} {ds.info['split']} from {worker_data_dir}", file=stream)
+
+    # Figure 1 - at initialisation, no training needed.
+    fig1 = figure1_data(preset, ds)
+    _write_json(out / "figure1.json", fig1)
+    figures.write_curves_csv(fig1, out / "figure1.csv", keys=("delta", "weight"))
+    figures.gradient_figure(
+        fig1,
+        f"Figure 1 - gradient norms at initialisation, {preset.figure_depth} hidden layers "
+        f"(batch of {preset.probe_batch})",
+        out / "figure1.png",
+    )
+
+    # Phase 1 - learning-rate search and the eps sweep (independent of each other).
+    phase1 = table1.search_specs(preset, data) + eps_sweep.eps_specs(preset, data)
+    run_sweep(
+        phase1,
+        store,
+        data_dir=worker_data_dir,
+        executor=executor,
+        workers=workers,
+        progress=Progress(_missing(phase1, store), "phase 1: ", quiet, stream),
+    )
+
+    # Phase 2 - final runs at the best rate, and the probed runs for Figures 2 and 3.
+    best = table1.best_lrs(preset, data, store)
+    phase2 = table1.final_specs(preset, data, best) + table1.probe_specs(preset, data, best)
+    run_sweep(
+        phase2,
+        store,
+        data_dir=worker_data_dir,
+        executor=executor,
+        workers=workers,
+        progress=Progress(_missing(phase2, store), "phase 2: ", quiet, stream),
+    )
+    wall = time.monotonic() - wall0
+
+    # Table 1 and timings.
+    cells = table1.cell_records(preset, data, best, store)
+    summary = {c: table1.summarize(r) for c, r in cells.items()}
+    steps = math.ceil(ds.info["n_train"] / preset.batch_size)
+    if executor is None:
+        concurrency = f"{workers} worker processes ran concurrently, 1 BLAS thread each"
+    else:
+        concurrency = f"runs on {type(executor).__name__}"
+    (out / "table1.md").write_text(table1.table1_markdown(preset, summary, best, majority))
+    (out / "timing.md").write_text(table1.timing_markdown(preset, summary, steps, concurrency))
+    _write_json(
+        out / "table1.json",
+        {
+            "cells": [
+                {
+                    "activation": a,
+                    "depth": d,
+                    "batchnorm": bn,
+                    "bgn": bgn,
+                    "best_lr": best[(a, d, bn, bgn)],
+                    **summary[(a, d, bn, bgn)],
+                    "paper": table1.PAPER_TABLE1.get((a, bn, bgn), {}).get(d),
+                }
+                for a, d, bn, bgn in configs(preset)
+            ],
+            "majority_class_baseline": majority,
+        },
+    )
+
+    # Figures 2 and 3 from the probed runs.
+    fig2: dict = {}
+    fig3: dict = {}
+    for spec in table1.probe_specs(preset, data, best):
+        probe = store.get(spec.id)["probe"]
+        fig3.setdefault(spec.activation, {})[figures.variant_name(spec.batchnorm, spec.bgn)] = (
+            probe["weight_change"]
+        )
+        if not spec.bgn:
+            for bgn in (False, True):
+                if f"trained_bgn{int(bgn)}" in probe:
+                    name = figures.variant_name(spec.batchnorm, bgn)
+                    fig2.setdefault(spec.activation, {})[name] = probe[f"trained_bgn{int(bgn)}"]
+    _write_json(out / "figure2.json", fig2)
+    _write_json(out / "figure3.json", fig3)
+    if fig2:
+        figures.write_curves_csv(fig2, out / "figure2.csv", keys=("delta", "weight"))
+        figures.gradient_figure(
+            fig2,
+            f"Figure 2 - gradient norms after {preset.epochs} epochs trained without BGN "
+            f"(BGN variants: same weights, measured with BGN inserted)",
+            out / "figure2.png",
+        )
+    figures.write_curves_csv(fig3, out / "figure3.csv")
+    figures.weight_change_figure(
+        fig3,
+        f"Figure 3 - mean |ΔW| per layer after {preset.epochs} epochs, "
+        f"{preset.figure_depth} hidden layers",
+        out / "figure3.png",
+    )
+
+    # The eps study.
+    eps_sum = eps_sweep.eps_summary(preset, data, store)
+    (out / "eps_sweep.md").write_text(eps_sweep.eps_markdown(preset, eps_sum, majority))
+    rows = eps_sweep.eps_rows(preset, eps_sum)
+    figures.write_rows_csv(rows, out / "eps_sweep.csv")
+    figures.eps_figure(
+        rows,
+        majority,
+        f"Adam eps vs BGN: {preset.eps_depth} layers, lr {preset.eps_lr:g}, "
+        f"{preset.eps_seeds} seeds",
+        out / "eps_sweep.png",
+    )
+
+    # The protocol actually used.
+    planned = phase1 + phase2
+    protocol = {
+        "preset": {k: v for k, v in asdict(preset).items()},
+        "lr_grid": preset.lr_grid,
+        "data": {
+            **ds.info,
+            "carved_split_warning": carve_warning,
+            "fingerprint": data["data_fingerprint"],
+            "majority_class_baseline": majority,
+            "test_class_counts": counts.tolist(),
+        },
+        "training": {
+            "optimizer": f"Adam (Kingma & Ba Algorithm 1), beta1 0.9, beta2 0.999, "
+            f"eps {preset.adam_eps:g} (eps sweep: {list(preset.eps_values)})",
+            "batch_size": preset.batch_size,
+            "batch_size_reason": "not stated in the paper; Keras Model.fit default (32)",
+            "steps_per_epoch": steps,
+            "epochs": preset.epochs,
+            "init": "glorot_uniform weights, zero biases (Keras defaults)",
+            "bgn": "before every hidden activation, kappa = sqrt(64) = 8, none before softmax",
+            "batchnorm": "Keras defaults: momentum 0.99, eps 1e-3",
+            "evaluation": "test accuracy after the last epoch (no epoch selection)",
+            "seeds": "derive_seed('table1', activation, depth, run) - paired over rates and "
+            "BN/BGN variants; eps sweep: derive_seed('eps', activation, run)",
+            "lr_selection": "highest mean test accuracy of the search runs (diverged = 0; "
+            "ties -> smaller rate). NB: the test split is used for selection, as in the paper",
+            "probe_batch": f"{preset.probe_batch} training examples (default_rng(0))",
+        },
+        "execution": {
+            "executor": type(executor).__name__ if executor else "ProcessPoolExecutor (spawn)",
+            "workers": workers if executor is None else None,
+            "concurrency": concurrency,
+            "blas_env_in_workers": BLAS_SINGLE_THREAD if executor is None else None,
+            "runs_planned": len(planned),
+            "runs_reused_from_earlier_invocations": min(n_before, len(planned)),
+            "wall_seconds_this_invocation": round(wall, 1),
+            "load_average_1min_start_end": [load_start, _load_average()],
+            "started": started,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        },
+        "versions": {
+            "tinybgn": tinybgn.__version__,
+            "git_commit": _git_commit(),
+            **machine_info(),
+        },
+    }
+    _write_json(out / "protocol.json", protocol)
+    (out / "protocol.md").write_text(protocol_markdown(protocol))
+    if not quiet:
+        print(f"report written to {out} ({_hms(wall)})", file=stream)
+    return {"out_dir": str(out), "summary": summary, "best": best, "wall_seconds": wall}
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (other processes compete for the cores), if the OS has one."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def _missing(specs, store) -> int:
+    return len({s.id for s in specs} - set(store.records))
+
+
+def _hms(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s"
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=1, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON-serialisable: {type(o)}")
+
+
+def protocol_markdown(p: dict) -> str:
+    pr, d, t, e = p["preset"], p["data"], p["training"], p["execution"]
+    lines = [
+        f"# Protocol of this report (preset `{pr['name']}`)",
+        "",
+        f"- **Data**: {d['name']}, split: **{d['split']}**; {d['n_train']} train / "
+        f"{d['n_test']} test examples; folder `{d['directory']}` (found via {d['found_via']}); "
+        f"fingerprint {d['fingerprint']}.",
+    ]
+    if d.get("carved_split_warning"):
+        lines.append(f"- **Warning**: {d['carved_split_warning']}")
+    if d.get("subsets"):
+        lines.append(f"- Subsets: {d['subsets']}")
+    lines += [
+        f"- Majority-class baseline of the test split: {d['majority_class_baseline']:.4f} "
+        f"(test class counts {d['test_class_counts']}).",
+        f"- **Networks**: {pr['width']} units per hidden layer, depths {pr['depths']}, "
+        f"activations {pr['activations']}, with/without BN, with/without BGN. {t['init']}; "
+        f"BGN {t['bgn']}; BN {t['batchnorm']}.",
+        f"- **Training**: {t['optimizer']}; batch {t['batch_size']} ({t['batch_size_reason']}); "
+        f"{t['epochs']} epochs of {t['steps_per_epoch']} steps; {t['evaluation']}.",
+        f"- **Learning rates**: {pr['lr_count']} log-spaced in [{pr['lr_min']:g}, "
+        f"{pr['lr_max']:g}]: {', '.join(f'{lr:.3g}' for lr in p['lr_grid'])}; "
+        f"{pr['search_runs']} run(s) each, then {pr['final_runs']} more at the best rate "
+        f"(paper: 19 rates x 5 runs, then 10 more; 20 epochs). {t['lr_selection']}.",
+        f"- **Seeds**: {t['seeds']}.",
+        f"- **Figures 2-3**: one run per variant at depth {pr['figure_depth']} at its best rate, "
+        f"run 0's seed; gradients probed on {t['probe_batch']}.",
+        f"- **eps sweep**: depth {pr['eps_depth']}, no BN, lr {pr['eps_lr']:g}, eps "
+        f"{pr['eps_values']}, {pr['eps_seeds']} seed(s), activations {pr['eps_activations']}.",
+        f"- **Execution**: {e['executor']}; {e['concurrency']}; {e['runs_planned']} runs "
+        f"planned, {e['runs_reused_from_earlier_invocations']} reused from earlier "
+        f"invocations; wall time of this invocation {e['wall_seconds_this_invocation']} s "
+        f"({e['started']} - {e['finished']}); 1-min load average at start/end "
+        f"{e['load_average_1min_start_end']} (other work on the machine competes for the cores; "
+        "timings are medians).",
+        "- **Versions**: "
+        + ", ".join(f"{k} {v}" for k, v in p["versions"].items() if k != "hostname"),
+    ]
+    if pr.get("notes"):
+        lines.append(f"- Notes: {' '.join(pr['notes'])}")
+    return "\n".join(lines) + "\n"
