@@ -72,8 +72,10 @@ print("forward matches the column form; max difference", np.abs(z - z_by_column)
 dy = rng.standard_normal(z.shape)  # this plays delta = dL/dz
 loss = float(np.sum(z * dy))
 grad_x = layer.backward(dy)
-print(f"L = {loss:.6f};  grads: W {layer.grads['W'].shape}, b {layer.grads['b'].shape}, "
-      f"x {grad_x.shape}")
+print(
+    f"L = {loss:.6f};  grads: W {layer.grads['W'].shape}, b {layer.grads['b'].shape}, "
+    f"x {grad_x.shape}"
+)
 
 # %% [markdown]
 # ## Eqs. (1)-(3) by hand
@@ -128,8 +130,10 @@ W[i, j] = old  # always restore what you perturb
 numeric = (L_plus - L_minus) / (2 * h)
 analytic = layer.grads["W"][i, j]
 S = float(np.sum(np.abs(z * dy)))
-print(f"dL/dW[{i},{j}]: analytic {analytic:.12f}  numeric {numeric:.12f}  "
-      f"|diff| {abs(analytic - numeric):.1e}  (rounding estimate eps*S/h = {EPS * S / h:.1e})")
+print(
+    f"dL/dW[{i},{j}]: analytic {analytic:.12f}  numeric {numeric:.12f}  "
+    f"|diff| {abs(analytic - numeric):.1e}  (rounding estimate eps*S/h = {EPS * S / h:.1e})"
+)
 assert abs(analytic - numeric) < 10 * EPS * S / h
 
 # %% [markdown]
@@ -175,8 +179,12 @@ k = np.argmin(np.abs(np.log(hs / 1e-8)))  # anchor the reference slopes on measu
 ax.loglog(hs, errors[k] * hs[k] / hs, "--", label="rounding ~ 1/h")
 ax.loglog(hs, errors[-1] * (hs / hs[-1]) ** 2, ":", label="truncation ~ h^2")
 ax.axvline(EPS ** (1 / 3), color="gray", lw=0.8)
-ax.set(xlabel="step h", ylabel="relative error of dL/dx", title="Finite differences: pick h",
-       ylim=(errors.min() / 10, 1))
+ax.set(
+    xlabel="step h",
+    ylabel="relative error of dL/dx",
+    title="Finite differences: pick h",
+    ylim=(errors.min() / 10, 1),
+)
 ax.legend()
 save_figure(fig, "01_fd_error_vs_h.png")
 

@@ -92,8 +92,14 @@ for name, act in activations.items():
 
 # %%
 depth, width, N = (4 if FAST else 10), 16, 32
-model = tb.mlp(in_features=20, hidden=(width,) * depth, out_features=10, activation="tanh",
-               seed=1, dtype=np.float64)
+model = tb.mlp(
+    in_features=20,
+    hidden=(width,) * depth,
+    out_features=10,
+    activation="tanh",
+    seed=1,
+    dtype=np.float64,
+)
 print(model)
 x = rng.standard_normal((N, 20))
 labels = rng.integers(0, 10, N)
@@ -138,8 +144,14 @@ for i in dense_idx:
 # equation applied, the shapes and the norms of the gradient in and out.
 
 # %%
-small = tb.mlp(in_features=20, hidden=(width,) * 2, out_features=10, activation="tanh",
-               seed=1, dtype=np.float64)
+small = tb.mlp(
+    in_features=20,
+    hidden=(width,) * 2,
+    out_features=10,
+    activation="tanh",
+    seed=1,
+    dtype=np.float64,
+)
 _, d_small = tb.softmax_cross_entropy(small.forward(x), labels)
 small.backward(d_small, trace=True)
 assert [s.index for s in small.last_trace] == list(range(len(small.layers) - 1, -1, -1))
@@ -174,8 +186,9 @@ assert result.worst < 1e-8
 #    inequality at every layer of a 10-layer *sigmoid* network.
 # 2. **Your own activation.** Write `LeakyReLU(alpha=0.01)` as a subclass of
 #    `tinybgn.activations.Activation` (define `f` and `f_prime`) and gradient-check it.
-# 3. **Numerical care.** The engine's `Sigmoid` computes `(1 + tanh(z/2)) / 2`. Show that it
-#    agrees with `1 / (1 + exp(-z))` to ~1e-16 on [-30, 30], and that at `z = -1000` the naive
-#    formula overflows (a RuntimeWarning) while the engine returns a finite 0.
+# 3. **Numerical care.** Show that the engine's `Sigmoid` agrees with `1 / (1 + exp(-z))` to
+#    ~1e-16 on [-30, 30], and that at `z = -1000` the naive formula overflows (a RuntimeWarning)
+#    while the engine returns a finite value in [0, 1) without any warning. Read
+#    `tinybgn/activations.py` to see how.
 #
 # Worked solutions: `lessons/solutions/sol02_activations_chain_rule.py`.

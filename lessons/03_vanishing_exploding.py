@@ -52,8 +52,9 @@ print("batch", x.shape, "labels", np.bincount(labels, minlength=10))
 # %%
 def gradient_profile(activation, bgn):
     """||delta^(K)|| and ||grad_W L|| for K = 1 .. DEPTH + 1 (input layer first)."""
-    model = tb.mlp(hidden=(WIDTH,) * DEPTH, activation=activation, bgn=bgn, seed=SEED,
-                   dtype=np.float64)
+    model = tb.mlp(
+        hidden=(WIDTH,) * DEPTH, activation=activation, bgn=bgn, seed=SEED, dtype=np.float64
+    )
     _, dlogits = tb.softmax_cross_entropy(model.forward(x), labels)
     delta_norms, weight_norms = [], []
 
@@ -66,12 +67,17 @@ def gradient_profile(activation, bgn):
     return np.array(delta_norms[::-1]), np.array(weight_norms[::-1])  # input layer first
 
 
-profiles = {(act, bgn): gradient_profile(act, bgn)
-            for act in ("relu", "sigmoid", "tanh") for bgn in (False, True)}
+profiles = {
+    (act, bgn): gradient_profile(act, bgn)
+    for act in ("relu", "sigmoid", "tanh")
+    for bgn in (False, True)
+}
 for (act, bgn), (deltas, weights) in profiles.items():
-    print(f"{act:8s} {'BGN ' if bgn else 'plain'}  ||delta||: layer 1 {deltas[0]:.2e}, "
-          f"layer {DEPTH} {deltas[-2]:.2e};  ||grad W||: layer 1 {weights[0]:.2e}, "
-          f"layer {DEPTH} {weights[-2]:.2e}")
+    print(
+        f"{act:8s} {'BGN ' if bgn else 'plain'}  ||delta||: layer 1 {deltas[0]:.2e}, "
+        f"layer {DEPTH} {deltas[-2]:.2e};  ||grad W||: layer 1 {weights[0]:.2e}, "
+        f"layer {DEPTH} {weights[-2]:.2e}"
+    )
 
 # %% [markdown]
 # ## Figure 1, reproduced
@@ -89,8 +95,10 @@ for col, act in enumerate(("relu", "sigmoid", "tanh")):
     axes[1, col].set_title(f"{act}: ||grad_W L||")
     axes[1, col].set_xlabel("layer K (1 = input side)")
 axes[0, 0].legend()
-fig.suptitle(f"Gradients at initialisation, {DEPTH} hidden layers of {WIDTH} units "
-             f"(batch of {BATCH} real digits)")
+fig.suptitle(
+    f"Gradients at initialisation, {DEPTH} hidden layers of {WIDTH} units "
+    f"(batch of {BATCH} real digits)"
+)
 fig.tight_layout()
 save_figure(fig, "03_gradients_at_init.png")
 
@@ -113,6 +121,7 @@ save_figure(fig, "03_gradients_at_init.png")
 #
 # We measure the per-layer factor as the geometric mean `(||delta^(1)|| /
 # ||delta^(DEPTH)||)^(1/(DEPTH-1))` over the hidden layers.
+
 
 # %%
 def per_layer_factor(deltas):

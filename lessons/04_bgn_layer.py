@@ -23,8 +23,9 @@ import linecache
 import os
 import sys
 
+import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST
+from _common import FAST, save_figure
 
 import tinybgn as tb
 
@@ -52,8 +53,10 @@ assert np.array_equal(bgn.forward(x), x)  # eq. (4)
 g = rng.standard_normal((N, d))
 out = bgn.backward(g)
 kappa = np.sqrt(d)
-print(f"||g|| = {np.linalg.norm(g):.6f}   ||BGN_b(g)|| = {np.linalg.norm(out):.15f}   "
-      f"kappa = {kappa:.15f}")
+print(
+    f"||g|| = {np.linalg.norm(g):.6f}   ||BGN_b(g)|| = {np.linalg.norm(out):.15f}   "
+    f"kappa = {kappa:.15f}"
+)
 assert abs(np.linalg.norm(out) / kappa - 1) < N * d * EPS  # eq. (5): the norm is kappa
 assert abs(bgn.n_K - np.linalg.norm(g) / kappa) <= 4 * EPS * bgn.n_K  # eq. (8)
 ratio = out / g
@@ -107,8 +110,9 @@ def step_through(func, *args, show=("d", "kappa", "norm")):
         if event == "line":
             src = linecache.getline(code.co_filename, frame.f_lineno).strip()
             known = {k: frame.f_locals[k] for k in show if k in frame.f_locals}
-            values = "  ".join(f"{k}={v:.6g}" if np.isscalar(v) else f"{k}={v}"
-                               for k, v in known.items())
+            values = "  ".join(
+                f"{k}={v:.6g}" if np.isscalar(v) else f"{k}={v}" for k, v in known.items()
+            )
             print(f"  line {frame.f_lineno:3d}: {src:<72} {values}")
             executed.append((frame.f_lineno, src))
         return tracer
@@ -140,8 +144,15 @@ assert np.array_equal(stepped, out)  # tracing does not change the result
 
 # %%
 width = 16
-model = tb.mlp(in_features=10, hidden=(width,) * (3 if FAST else 4), out_features=3,
-               activation="tanh", bgn=True, seed=2, dtype=np.float64)
+model = tb.mlp(
+    in_features=10,
+    hidden=(width,) * (3 if FAST else 4),
+    out_features=3,
+    activation="tanh",
+    bgn=True,
+    seed=2,
+    dtype=np.float64,
+)
 xb, yb = rng.standard_normal((8, 10)), rng.integers(0, 3, 8)
 loss, dlogits = tb.softmax_cross_entropy(model.forward(xb), yb)
 model.backward(dlogits, trace=True)
@@ -161,9 +172,25 @@ for s in bgn_steps:
     assert abs(s.norm_out / kappa - 1) < s.grad_out.size * EPS
     assert np.allclose(s.grad_out, s.grad_in / n_K, rtol=4 * EPS, atol=0)
     assert abs(n_K - s.norm_in / kappa) <= s.grad_in.size * EPS * n_K
-    print(f"BGN at index {s.index}: ||in|| = {s.norm_in:.4e} -> ||out|| = {s.norm_out:.15f}, "
-          f"n_K = {n_K:.4e}")
+    print(
+        f"BGN at index {s.index}: ||in|| = {s.norm_in:.4e} -> ||out|| = {s.norm_out:.15f}, "
+        f"n_K = {n_K:.4e}"
+    )
 print(f"{len(bgn_steps)} BGN layers, every one returned a gradient of norm kappa = {kappa:g}")
+
+# The whole backward pass as a picture: the norm of the gradient leaving each layer. Whatever
+# happens between two BGN layers, each BGN resets the norm to kappa.
+fig, ax = plt.subplots(figsize=(7, 3.5))
+trace = model.last_trace
+ax.plot(range(len(trace)), [s.norm_out for s in trace], "o-", color="gray")
+for i, s in enumerate(trace):
+    if isinstance(s.layer, tb.BGN):
+        ax.plot(i, s.norm_out, "s", color="goldenrod")
+ax.axhline(kappa, color="goldenrod", lw=0.8, ls="--", label="kappa (BGN output, eq. 5)")
+ax.set_xticks(range(len(trace)), [type(s.layer).__name__ for s in trace], rotation=60, fontsize=7)
+ax.set(ylabel="||grad_out||", title="One backward pass, output layer first")
+ax.legend()
+save_figure(fig, "04_bgn_trace.png")
 
 # %% [markdown]
 # ## Two more properties of eq. (5)

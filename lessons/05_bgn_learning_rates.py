@@ -44,8 +44,9 @@ labels = data.y_train[:BATCH]
 
 
 def build(bgn):
-    return tb.mlp(hidden=(WIDTH,) * DEPTH, activation="sigmoid", bgn=bgn, seed=SEED,
-                  dtype=np.float64)
+    return tb.mlp(
+        hidden=(WIDTH,) * DEPTH, activation="sigmoid", bgn=bgn, seed=SEED, dtype=np.float64
+    )
 
 
 plain, normed = build(False), build(True)
@@ -107,8 +108,10 @@ for K in range(DEPTH + 1):
     err = max(abs(measured / predicted[K] - 1), residual)
     worst = max(worst, err)
     if K % max(1, DEPTH // 5) == 0 or K == DEPTH:
-        print(f"Dense {K:2d}: measured scale {measured:.6e}   prod 1/n_j {predicted[K]:.6e}   "
-              f"rel. difference {err:.1e}")
+        print(
+            f"Dense {K:2d}: measured scale {measured:.6e}   prod 1/n_j {predicted[K]:.6e}   "
+            f"rel. difference {err:.1e}"
+        )
     assert err < 1e-9, (K, err)
 print(f"eq. (9) holds at all {DEPTH + 1} Dense layers; worst relative difference {worst:.1e}")
 
@@ -142,8 +145,10 @@ lr = 1e-3
 tb.SGD(normed.parameters(), lr=lr).step()
 for K, layer in enumerate(dense_plain):
     tb.SGD([(layer.params[k], layer.grads[k]) for k in layer.params], lr=lr * predicted[K]).step()
-step_err = max(np.linalg.norm(lp.W - lb.W) / np.linalg.norm(lb.W)
-               for lp, lb in zip(dense_plain, dense_bgn, strict=True))
+step_err = max(
+    np.linalg.norm(lp.W - lb.W) / np.linalg.norm(lb.W)
+    for lp, lb in zip(dense_plain, dense_bgn, strict=True)
+)
 print(f"after one step, the weights differ by at most {step_err:.1e} (relative)")
 assert step_err < 1e-9
 
@@ -188,8 +193,9 @@ def first_adam_update(eps):
         dense = [layer for layer in net.layers if isinstance(layer, tb.Dense)]
         W_before, all_before = [layer.W.copy() for layer in dense], net.flat_params.copy()
         tb.Adam(net.parameters(), lr=lr, eps=eps).step()
-        sizes[name] = np.array([np.abs(la.W - W0).mean() for la, W0 in zip(dense, W_before,
-                                                                           strict=True)])
+        sizes[name] = np.array(
+            [np.abs(la.W - W0).mean() for la, W0 in zip(dense, W_before, strict=True)]
+        )
         sizes[name + " change"] = net.flat_params - all_before
         sizes[name + " input layer"] = (dense[0].W - W_before[0], dense[0].grads["W"].copy())
     return sizes
@@ -198,15 +204,19 @@ def first_adam_update(eps):
 no_eps, keras_eps = first_adam_update(1e-300), first_adam_update(1e-7)
 assert np.allclose(no_eps["plain change"], no_eps["BGN change"], rtol=1e-12, atol=0)
 print("Adam, eps ~ 0: the first update is identical with and without BGN (lr * sign(g))")
-print(f"Adam, eps = 1e-7: mean |dW| of the input layer: plain {keras_eps['plain'][0]:.2e}, "
-      f"BGN {keras_eps['BGN'][0]:.2e}  (lr = {lr:g})")
+print(
+    f"Adam, eps = 1e-7: mean |dW| of the input layer: plain {keras_eps['plain'][0]:.2e}, "
+    f"BGN {keras_eps['BGN'][0]:.2e}  (lr = {lr:g})"
+)
 # Input layer, weight by weight. (Pixels blank in every image of the batch get an exactly zero
 # gradient and do not move in either net; we look at the others.)
 dW_bgn, g_bgn = keras_eps["BGN input layer"]
 dW_plain, g_plain = keras_eps["plain input layer"]
 live = g_bgn != 0
-print(f"  weights with a non-zero gradient: {live.mean():.0%};  their |g|: BGN >= "
-      f"{np.abs(g_bgn[live]).min():.1e}, plain <= {np.abs(g_plain).max():.1e}")
+print(
+    f"  weights with a non-zero gradient: {live.mean():.0%};  their |g|: BGN >= "
+    f"{np.abs(g_bgn[live]).min():.1e}, plain <= {np.abs(g_plain).max():.1e}"
+)
 assert np.array_equal(live, g_plain != 0)  # eq. (9): same zeros
 # First step: |dW| = lr |g| / (|g| + eps) exactly (m_hat = g, v_hat = g^2). Reading dW as
 # W_after - W_before costs ~ulp(W) / |dW| ~ 1e-14 relative, hence rtol 1e-10.

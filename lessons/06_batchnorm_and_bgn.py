@@ -97,8 +97,10 @@ for layer in (tb.BatchNorm(5, dtype=np.float64), ForgetfulBatchNorm(5, dtype=np.
     layer.forward(x)
     dx_ones = layer.backward(ones)
     check = tb.gradcheck(layer, x, seed=2)
-    print(f"{type(layer).__name__:20s} dy = 1: max|dx| = {np.abs(dx_ones).max():.1e}   "
-          f"random dy: gradcheck error on x = {check.errors['x']:.1e}")
+    print(
+        f"{type(layer).__name__:20s} dy = 1: max|dx| = {np.abs(dx_ones).max():.1e}   "
+        f"random dy: gradcheck error on x = {check.errors['x']:.1e}"
+    )
     assert np.abs(dx_ones).max() < 1e-14  # both look right with dy = 1
     if isinstance(layer, ForgetfulBatchNorm):
         assert check.errors["x"] > 0.01  # ...only a random dy exposes the bug
@@ -139,8 +141,14 @@ yb = data.y_train[:BATCH]
 def delta_norms(activation, batchnorm, bgn):
     """||delta|| at every Dense layer (input first), and the norms of the gradients entering
     the BN layers."""
-    model = tb.mlp(hidden=(64,) * DEPTH, activation=activation, batchnorm=batchnorm, bgn=bgn,
-                   seed=0, dtype=np.float64)
+    model = tb.mlp(
+        hidden=(64,) * DEPTH,
+        activation=activation,
+        batchnorm=batchnorm,
+        bgn=bgn,
+        seed=0,
+        dtype=np.float64,
+    )
     _, dlogits = tb.softmax_cross_entropy(model.forward(xb), yb)
     dense, into_bn = [], []
 
@@ -154,18 +162,28 @@ def delta_norms(activation, batchnorm, bgn):
     return np.array(dense[::-1]), np.array(into_bn)
 
 
-configs = {"no normalisation": (False, False), "BGN": (False, True), "BN": (True, False),
-           "BN + BGN": (True, True)}
-colors = {"no normalisation": "tab:blue", "BGN": "goldenrod", "BN": "tab:green",
-          "BN + BGN": "tab:red"}
-norms = {(act, name): delta_norms(act, *flags)
-         for act in ("relu", "sigmoid", "tanh") for name, flags in configs.items()}
+configs = {
+    "no normalisation": (False, False),
+    "BGN": (False, True),
+    "BN": (True, False),
+    "BN + BGN": (True, True),
+}
+colors = {
+    "no normalisation": "tab:blue",
+    "BGN": "goldenrod",
+    "BN": "tab:green",
+    "BN + BGN": "tab:red",
+}
+norms = {
+    (act, name): delta_norms(act, *flags)
+    for act in ("relu", "sigmoid", "tanh")
+    for name, flags in configs.items()
+}
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 for ax, act in zip(axes, ("relu", "sigmoid", "tanh"), strict=True):
     for name in configs:
-        ax.semilogy(np.arange(1, DEPTH + 2), norms[(act, name)][0], color=colors[name],
-                    label=name)
+        ax.semilogy(np.arange(1, DEPTH + 2), norms[(act, name)][0], color=colors[name], label=name)
     ax.set(title=f"{act}: ||delta^(K)||", xlabel="layer K (1 = input side)")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
@@ -185,8 +203,10 @@ save_figure(fig, "06_gradients_with_batchnorm.png")
 # %%
 for act in ("relu", "sigmoid", "tanh"):
     bn_only, both = norms[(act, "BN")][0][:-1], norms[(act, "BN + BGN")][0][:-1]
-    print(f"{act:8s} BN: delta^(1) / delta^({DEPTH}) = {bn_only[0] / bn_only[-1]:9.2e};  "
-          f"spread BN {bn_only.max() / bn_only.min():9.2e}, BN + BGN {both.max() / both.min():.2f}")
+    print(
+        f"{act:8s} BN: delta^(1) / delta^({DEPTH}) = {bn_only[0] / bn_only[-1]:9.2e};  "
+        f"spread BN {bn_only.max() / bn_only.min():9.2e}, BN + BGN {both.max() / both.min():.2f}"
+    )
     assert both.max() / both.min() < 3
     into_bn = norms[(act, "BN + BGN")][1]
     assert np.all(np.abs(into_bn / 8 - 1) < BATCH * 64 * EPS)

@@ -66,10 +66,17 @@ class HandAdam:
 # step may differ by a few `eps` of the update plus one rounding of `theta` itself; after
 # `T` steps, at most `T * (16 eps lr * max step factor + eps max|theta|)`, i.e. about 1e-16 * T.
 
+
 # %%
 def small_net():
-    return tb.mlp(in_features=20, hidden=(32, 32), out_features=10, activation="tanh",
-                  seed=SEED, dtype=np.float64)
+    return tb.mlp(
+        in_features=20,
+        hidden=(32, 32),
+        out_features=10,
+        activation="tanh",
+        seed=SEED,
+        dtype=np.float64,
+    )
 
 
 net_hand, net_engine = small_net(), small_net()
@@ -107,15 +114,18 @@ tb.Adam(net.parameters(), lr=lr).step()
 step = np.abs(net.flat_params - before)
 expected = lr * np.abs(g) / (np.abs(g) + 1e-7)
 assert np.allclose(step, expected, rtol=1e-12, atol=0)
-print(f"first Adam step: |dtheta| / lr between {np.min(step / lr):.4f} and "
-      f"{np.max(step / lr):.4f}, while |g| ranges over {np.abs(g).min():.1e} .. "
-      f"{np.abs(g).max():.1e}")
+print(
+    f"first Adam step: |dtheta| / lr between {np.min(step / lr):.4f} and "
+    f"{np.max(step / lr):.4f}, while |g| ranges over {np.abs(g).min():.1e} .. "
+    f"{np.abs(g).max():.1e}"
+)
 
 # %% [markdown]
 # SGD's first step, `lr * g`, is instead proportional to the gradient: it inherits every
 # vanishing or exploding factor of lesson 3, where Adam's hides them (except below `eps`,
 # lesson 5). And scaling all gradients by a constant `c` scales SGD's step by `c` but leaves
 # Adam's unchanged (exactly, for a power of two and `eps` negligible).
+
 
 # %%
 def one_step(opt_class, scale, **kw):
@@ -130,8 +140,10 @@ def one_step(opt_class, scale, **kw):
 
 sgd_1, sgd_8 = one_step(tb.SGD, 1.0, lr=0.1), one_step(tb.SGD, 8.0, lr=0.1)
 adam_1, adam_8 = (one_step(tb.Adam, s, lr=lr, eps=1e-300) for s in (1.0, 8.0))
-print(f"gradients x 8: SGD step x {np.linalg.norm(sgd_8) / np.linalg.norm(sgd_1):.6f}, "
-      f"Adam step x {np.linalg.norm(adam_8) / np.linalg.norm(adam_1):.6f}")
+print(
+    f"gradients x 8: SGD step x {np.linalg.norm(sgd_8) / np.linalg.norm(sgd_1):.6f}, "
+    f"Adam step x {np.linalg.norm(adam_8) / np.linalg.norm(adam_1):.6f}"
+)
 # The steps are read as differences of weights, which costs up to ~1 ulp of |theta| (<= 2 eps
 # max|theta|) per entry; a step far smaller than that cannot be read more precisely.
 ulp = 2 * EPS * np.abs(small_net().flat_params).max()
@@ -151,8 +163,14 @@ assert np.array_equal(adam_8, adam_1)
 # others in the exercises of lesson 8.
 
 # %%
-data = load_dataset("mnist", mnist_dir(), split="carve", seed=SEED,
-                    n_train=2000 if FAST else 8000, n_test=1000 if FAST else 2000)
+data = load_dataset(
+    "mnist",
+    mnist_dir(),
+    split="carve",
+    seed=SEED,
+    n_train=2000 if FAST else 8000,
+    n_test=1000 if FAST else 2000,
+)
 print(data.info["split"], "|", data.info["subsets"])
 EPOCHS = 2 if FAST else 5
 
@@ -167,19 +185,22 @@ def train(make_optimizer):
             model.backward(dlogits)
             opt.step()
             losses.append(loss)
-    accuracy = float(np.mean(model.forward(data.x_test, training=False).argmax(1)
-                             == data.y_test))
+    accuracy = float(np.mean(model.forward(data.x_test, training=False).argmax(1) == data.y_test))
     return np.array(losses), accuracy
 
 
-runs = {"SGD, lr=0.1": train(lambda p: tb.SGD(p, lr=0.1)),
-        "Adam, lr=1e-3": train(lambda p: tb.Adam(p, lr=1e-3))}
+runs = {
+    "SGD, lr=0.1": train(lambda p: tb.SGD(p, lr=0.1)),
+    "Adam, lr=1e-3": train(lambda p: tb.Adam(p, lr=1e-3)),
+}
 fig, ax = plt.subplots(figsize=(6, 3.8))
 for name, (losses, accuracy) in runs.items():
     smooth = np.convolve(losses, np.ones(25) / 25, mode="valid")
     ax.plot(smooth, label=f"{name}: test accuracy {accuracy:.3f}")
-    print(f"{name:14s} first loss {losses[0]:.3f}, mean of last 25 {losses[-25:].mean():.3f}, "
-          f"test accuracy {accuracy:.3f}")
+    print(
+        f"{name:14s} first loss {losses[0]:.3f}, mean of last 25 {losses[-25:].mean():.3f}, "
+        f"test accuracy {accuracy:.3f}"
+    )
     assert losses[-25:].mean() < 0.5 * np.log(10)
     assert accuracy > 0.5
 ax.set(xlabel="step", ylabel="training loss (25-step average)", title="SGD vs Adam, 4 layers")

@@ -19,8 +19,9 @@ def deltas(model, x, y):
     """||delta^(K)|| at every Dense layer, input layer first (read with the trace callback)."""
     _, dlogits = tb.softmax_cross_entropy(model.forward(x), y)
     norms = []
-    model.backward(dlogits, trace=lambda s: norms.append(s.norm_in)
-                   if isinstance(s.layer, tb.Dense) else None)
+    model.backward(
+        dlogits, trace=lambda s: norms.append(s.norm_in) if isinstance(s.layer, tb.Dense) else None
+    )
     return np.array(norms[::-1])
 
 
@@ -48,8 +49,10 @@ for bgn in (False, True):
         if isinstance(layer, tb.Dense):
             layer.params["W"] *= 3
     norms = deltas(net, x, y)
-    print(f"exercise 2: tanh, W x 3, {'BGN' if bgn else 'plain'}: ||delta|| layer 1 "
-          f"{norms[0]:.2e}, layer {DEPTH} {norms[-2]:.2e}, per-layer factor {factor(norms):.2f}")
+    print(
+        f"exercise 2: tanh, W x 3, {'BGN' if bgn else 'plain'}: ||delta|| layer 1 "
+        f"{norms[0]:.2e}, layer {DEPTH} {norms[-2]:.2e}, per-layer factor {factor(norms):.2f}"
+    )
     if bgn:
         assert np.allclose(norms[:-1], 8.0, rtol=128 * 64 * np.finfo(float).eps, atol=0)
     else:

@@ -27,8 +27,15 @@ assert abs(np.linalg.norm(rows_batch) / kappa - 1) < 8 * EPS
 # Consequence: a per-row rescaling is not one scalar, so eq. (9) fails and the weight gradient of
 # a layer below changes direction. Compare the first layer's grad_W with the plain network's.
 def first_layer_grad(**kw):
-    model = tb.mlp(in_features=10, hidden=(16,) * 3, out_features=3, activation="tanh",
-                   seed=1, dtype=np.float64, **kw)
+    model = tb.mlp(
+        in_features=10,
+        hidden=(16,) * 3,
+        out_features=3,
+        activation="tanh",
+        seed=1,
+        dtype=np.float64,
+        **kw,
+    )
     _, dlogits = tb.softmax_cross_entropy(model.forward(xb), yb)
     model.backward(dlogits)
     return model.layers[0].grads["W"].copy()
@@ -50,8 +57,15 @@ assert 1 - cos_sample > 1e-4  # the per-sample variant changes the direction
 # For one sample grad_W = delta x^T, an outer product, and ||u v^T||_F = ||u|| ||v||; BGN makes
 # ||delta|| = kappa. For a batch, grad_W = sum_n delta_n x_n^T and the triangle and
 # Cauchy-Schwarz inequalities give <= sum_n ||delta_n|| ||x_n|| <= ||delta|| ||X||.
-model = tb.mlp(in_features=10, hidden=(16,) * 4, out_features=3, activation="relu", bgn=True,
-               seed=3, dtype=np.float64)
+model = tb.mlp(
+    in_features=10,
+    hidden=(16,) * 4,
+    out_features=3,
+    activation="relu",
+    bgn=True,
+    seed=3,
+    dtype=np.float64,
+)
 for n in (1, 8):
     _, dlogits = tb.softmax_cross_entropy(model.forward(xb[:n]), yb[:n])
     model.backward(dlogits)
@@ -63,8 +77,10 @@ for n in (1, 8):
                 assert abs(lhs / rhs - 1) < 64 * EPS, (lhs, rhs)
             else:
                 assert lhs <= rhs * (1 + 64 * EPS)
-    print(f"exercise 2: batch of {n}: ||grad_W|| {'==' if n == 1 else '<='} kappa ||x|| at "
-          f"every hidden layer")
+    print(
+        f"exercise 2: batch of {n}: ||grad_W|| {'==' if n == 1 else '<='} kappa ||x|| at "
+        f"every hidden layer"
+    )
 
 # %% Exercise 3 - the zero branch, stepped through.
 layer = tb.BGN()

@@ -27,8 +27,15 @@ def check_eq9(scales, plain_deltas, bgn_deltas):
 
 
 def build(**kw):
-    return tb.mlp(in_features=20, hidden=(32,) * 12, out_features=10, activation="tanh",
-                  seed=1, dtype=np.float64, **kw)
+    return tb.mlp(
+        in_features=20,
+        hidden=(32,) * 12,
+        out_features=10,
+        activation="tanh",
+        seed=1,
+        dtype=np.float64,
+        **kw,
+    )
 
 
 # %% Exercise 1 - eq. (9) with BatchNorm: Dense -> BN -> BGN -> activation.
@@ -46,15 +53,23 @@ d_plain, _ = deltas_and_n(build())
 d_bgn, n = deltas_and_n(build(bgn=True, bgn_output=True))
 assert len(n) == 13  # 12 hidden BGN layers + the output one
 scales = [np.prod(1 / n[K:]) for K in range(len(n))]  # Dense K has BGN K..12 above it
-print(f"exercise 2: output layer scale 1/n_out = {scales[-1]:.4f}; eq. (9) worst "
-      f"{check_eq9(scales, d_plain, d_bgn):.1e}")
+print(
+    f"exercise 2: output layer scale 1/n_out = {scales[-1]:.4f}; eq. (9) worst "
+    f"{check_eq9(scales, d_plain, d_bgn):.1e}"
+)
 assert abs(np.linalg.norm(d_bgn[-1]) / np.sqrt(10) - 1) < 1e-12  # eq. (5) at the output
 
 
 # %% Exercise 3 - Adam cancels a constant scale, not one near eps.
 def train(factor, eps, steps=10):
-    net = tb.mlp(in_features=20, hidden=(16,) * 3, out_features=10, activation="tanh", seed=2,
-                 dtype=np.float64)
+    net = tb.mlp(
+        in_features=20,
+        hidden=(16,) * 3,
+        out_features=10,
+        activation="tanh",
+        seed=2,
+        dtype=np.float64,
+    )
     opt = tb.Adam(net.parameters(), lr=1e-2, eps=eps)
     for _ in range(steps):
         _, d = tb.softmax_cross_entropy(net.forward(x), labels)
@@ -70,10 +85,13 @@ same = train(2.0**20, eps=1e-300)
 assert np.array_equal(same, train(1.0, eps=1e-300))
 # With eps = 1e-7 and gradients scaled to ~1e-10, Adam's denominator is eps, not sqrt(v_hat):
 # the steps shrink by the factor and training barely moves.
-start = tb.mlp(in_features=20, hidden=(16,) * 3, out_features=10, activation="tanh", seed=2,
-               dtype=np.float64).flat_params
+start = tb.mlp(
+    in_features=20, hidden=(16,) * 3, out_features=10, activation="tanh", seed=2, dtype=np.float64
+).flat_params
 moved_normal = np.linalg.norm(train(1.0, eps=1e-7) - start)
 moved_tiny = np.linalg.norm(train(2.0**-30, eps=1e-7) - start)
-print(f"exercise 3: x 2^20 with eps~0: identical weights;  with eps=1e-7, distance moved: "
-      f"normal {moved_normal:.2e}, gradients x 2^-30: {moved_tiny:.2e}")
+print(
+    f"exercise 3: x 2^20 with eps~0: identical weights;  with eps=1e-7, distance moved: "
+    f"normal {moved_normal:.2e}, gradients x 2^-30: {moved_tiny:.2e}"
+)
 assert moved_tiny < 0.1 * moved_normal

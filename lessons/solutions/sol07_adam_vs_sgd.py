@@ -10,8 +10,14 @@ xs, ys = rng.standard_normal((20, 16, 20)), rng.integers(0, 10, (20, 16))
 
 
 def small_net():
-    return tb.mlp(in_features=20, hidden=(32, 32), out_features=10, activation="tanh", seed=0,
-                  dtype=np.float64)
+    return tb.mlp(
+        in_features=20,
+        hidden=(32, 32),
+        out_features=10,
+        activation="tanh",
+        seed=0,
+        dtype=np.float64,
+    )
 
 
 def gradient(net, t):
@@ -48,8 +54,10 @@ uncorrected = lr * m / (np.sqrt(v) + tiny_eps)
 corrected = lr * (m / (1 - beta1)) / (np.sqrt(v / (1 - beta2)) + tiny_eps)
 live = g != 0
 ratio = np.abs(uncorrected[live]) / np.abs(corrected[live])
-print(f"exercise 2: uncorrected / corrected first step = {ratio.min():.4f} .. {ratio.max():.4f}; "
-      f"predicted {(1 - beta1) / np.sqrt(1 - beta2):.4f}")
+print(
+    f"exercise 2: uncorrected / corrected first step = {ratio.min():.4f} .. {ratio.max():.4f}; "
+    f"predicted {(1 - beta1) / np.sqrt(1 - beta2):.4f}"
+)
 assert np.allclose(ratio, (1 - beta1) / np.sqrt(1 - beta2), rtol=1e-14, atol=0)
 
 # %% Exercise 3 - Keras's eps_hat equals Algorithm 1 with eps_t = eps_hat / sqrt(1 - beta2^t).
