@@ -213,15 +213,16 @@ def test_unreachable_mirror_is_a_download_error(tmp_path):
 def test_a_bad_file_in_the_cache_is_never_silently_overwritten(mnist_server, tmp_path):
     folder = fetch(mnist_server, tmp_path, ["good"])
     bad = folder / MNIST_TEST[1]
-    bad.write_bytes(gzip.compress(b"not the labels"))
+    payload = gzip.compress(b"not the labels", mtime=0)  # mtime=0: the same bytes every call
+    bad.write_bytes(payload)
     requests = len(mnist_server.requests)
     with pytest.raises(ChecksumError, match="force"):
         fetch(mnist_server, tmp_path, ["good"])
-    assert bad.read_bytes() == gzip.compress(b"not the labels")
+    assert bad.read_bytes() == payload
     assert len(mnist_server.requests) == requests
     fetch(mnist_server, tmp_path, ["good"], force=True)
     assert cache_listing(folder) == sorted([*MNIST_TEST, MNIST_TEST[1] + ".bad"])
-    assert (folder / (MNIST_TEST[1] + ".bad")).read_bytes() == gzip.compress(b"not the labels")
+    assert (folder / (MNIST_TEST[1] + ".bad")).read_bytes() == payload
 
 
 def test_registry_mirrors_are_public_urls_in_order():
