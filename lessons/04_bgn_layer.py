@@ -139,7 +139,7 @@ assert np.array_equal(stepped, out)  # tracing does not change the result
 # (`||in||`) and returns (`||out||`); for a BGN layer it adds `||g||` and `n_K` (eq. 8). The
 # steps are also kept in `model.last_trace`.
 #
-# What to expect in the printout: every BGN line ends with `||out|| = 4.0000e+00`, whatever
+# What to expect in the printout: every BGN line shows `||out|| = 4.0000e+00`, whatever
 # arrives from above.
 
 # %%
