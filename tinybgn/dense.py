@@ -70,5 +70,5 @@ class Dense(Layer):
     def backward(self, delta: np.ndarray) -> np.ndarray:
         delta = self._check_grad(delta)
         np.matmul(delta.T, self.x, out=self.grads["W"])  # eq. (1)
-        np.sum(delta, axis=0, out=self.grads["b"])  # eq. (2)
+        delta.sum(axis=0, out=self.grads["b"])  # eq. (2)
         return delta @ self.W  # eq. (3)
