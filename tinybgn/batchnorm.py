@@ -46,6 +46,8 @@ class BatchNorm(Layer):
             "running_var": np.ones(features, dtype=dtype),
         }
         self.training = True
+        self._ones: np.ndarray | None = None  # (1, ..., 1), see _ones_row
+        self._means: np.ndarray | None = None  # (1/N, ..., 1/N), see _mean_row
 
     def __repr__(self) -> str:
         return f"BatchNorm({self.features}, eps={self.eps:g}, momentum={self.momentum:g})"
@@ -54,19 +56,18 @@ class BatchNorm(Layer):
         x = self._check_input(x, self.features)
         self.training = training
         if training:
-            mu = x.mean(axis=0)
+            mean_row = self._mean_row(x)  # mean over the batch = (1/N, ..., 1/N) @ x
+            mu = mean_row @ x
             xc = x - mu
-            var = np.mean(xc * xc, axis=0)  # biased variance, as in the paper [7]
-            m = self.momentum
-            self.buffers["running_mean"] *= m
-            self.buffers["running_mean"] += (1 - m) * mu
-            self.buffers["running_var"] *= m
-            self.buffers["running_var"] += (1 - m) * var
+            var = mean_row @ np.square(xc)  # biased variance, as in the paper [7]
+            self._update_running(mu, var)
         else:
             xc = x - self.buffers["running_mean"]
             var = self.buffers["running_var"]
-        self.inv_std = 1 / np.sqrt(var + self.eps)
-        self.x_hat = xc * self.inv_std
+        self.inv_std = np.sqrt(var + self.eps)
+        np.reciprocal(self.inv_std, out=self.inv_std)  # 1 / sqrt(var + eps)
+        xc *= self.inv_std
+        self.x_hat = xc  # (x - mu) * inv_std
         y = self.x_hat * self.params["gamma"]
         y += self.params["beta"]
         self.y_shape = y.shape
@@ -74,12 +75,44 @@ class BatchNorm(Layer):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         grad = self._check_grad(grad)
-        np.sum(grad * self.x_hat, axis=0, out=self.grads["gamma"])
-        np.sum(grad, axis=0, out=self.grads["beta"])
-        g_hat = grad * self.params["gamma"]
+        gamma, dgamma, dbeta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
+        ones_row = self._ones_row(grad)  # sum over the batch = (1, ..., 1) @ grad
+        np.matmul(ones_row, grad * self.x_hat, out=dgamma)  # sum_n g * x_hat
+        np.matmul(ones_row, grad, out=dbeta)  # sum_n g
+        scale = gamma * self.inv_std
         if not self.training:
-            return g_hat * self.inv_std
-        dx = g_hat - g_hat.mean(axis=0)
-        dx -= self.x_hat * np.mean(g_hat * self.x_hat, axis=0)
-        dx *= self.inv_std
+            return grad * scale  # inv_std * g_hat
+        # inv_std * (g_hat - mean_n g_hat - x_hat * mean_n(g_hat x_hat)), with g_hat = gamma g,
+        # is gamma * inv_std * (g - dbeta / N - x_hat * dgamma / N):
+        n = len(grad)
+        dx = self.x_hat * (dgamma / n)
+        np.subtract(grad, dx, out=dx)
+        dx -= dbeta / n
+        dx *= scale
         return dx
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _update_running(self, mu: np.ndarray, var: np.ndarray) -> None:
+        """running = momentum * running + (1 - momentum) * batch statistic, in place."""
+        m = self.momentum
+        for running, stat in (
+            (self.buffers["running_mean"], mu),
+            (self.buffers["running_var"], var),
+        ):
+            running *= m
+            running += (1 - m) * stat
+
+    def _ones_row(self, a: np.ndarray) -> np.ndarray:
+        """A row of N ones in a's dtype: ``ones @ a`` sums a over the batch in one BLAS call,
+        which is several times faster than ``a.sum(axis=0)`` for small batches."""
+        n = len(a)
+        if self._ones is None or len(self._ones) != n or self._ones.dtype != a.dtype:
+            self._ones = np.ones(n, a.dtype)
+        return self._ones
+
+    def _mean_row(self, a: np.ndarray) -> np.ndarray:
+        """``(1/N, ..., 1/N)`` in a's dtype: ``mean_row @ a`` is the mean over the batch."""
+        n = len(a)
+        if self._means is None or len(self._means) != n or self._means.dtype != a.dtype:
+            self._means = np.full(n, 1 / n, a.dtype)
+        return self._means
