@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import math
+from typing import NamedTuple
+
 import numpy as np
 
 from tinybgn.layer import Layer
@@ -57,8 +61,8 @@ class BGN(Layer):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         g = self._check_grad(g)
-        d = g[0].size  # dimension of g without the batch axis
-        kappa = float(np.sqrt(d)) if self.kappa is None else float(self.kappa)
+        d = g.size // len(g)  # dimension of g without the batch axis
+        kappa = math.sqrt(d) if self.kappa is None else float(self.kappa)
         if self.scope == "sample":
             return self._backward_per_sample(g, kappa)
         self.g_norm = l2_norm(g)
@@ -66,7 +70,7 @@ class BGN(Layer):
         norm = max(self.g_norm, self.eps)
         if norm == 0:  # g = 0: no direction to keep; return zeros, not 0/0 = NaN
             return np.zeros_like(g)
-        if norm < kappa / np.finfo(g.dtype).max:  # kappa/||g|| would overflow: divide first
+        if norm < kappa / _limits(g.dtype).max:  # kappa/||g|| would overflow: divide first
             return (g / norm) * kappa
         return g * (kappa / norm)  # eq. (5)
 
@@ -97,14 +101,26 @@ def l2_norm(g: np.ndarray) -> float:
     """
     flat = g.reshape(-1)
     sum_sq = float(np.dot(flat, flat))
-    info = np.finfo(g.dtype)
-    if np.isfinite(sum_sq) and sum_sq >= flat.size * float(info.tiny) / float(info.eps):
-        return float(np.sqrt(sum_sq))
+    if flat.size * _limits(g.dtype).safe_mean_square <= sum_sq < math.inf:
+        return math.sqrt(sum_sq)
     big = float(np.max(np.abs(flat)))
     if big == 0.0 or not np.isfinite(big):
         return big
     scaled = flat.astype(np.float64) / big
     return big * float(np.sqrt(np.dot(scaled, scaled)))
+
+
+class _Limits(NamedTuple):
+    max: float  # largest finite value of the dtype
+    safe_mean_square: float  # tiny / eps: a mean square above this lost no precision
+
+
+@functools.cache
+def _limits(dtype: np.dtype) -> _Limits:
+    """The float limits that ``l2_norm`` and ``BGN.backward`` need, computed once per dtype
+    (``np.finfo`` is too slow to call twice per layer on every backward pass)."""
+    info = np.finfo(dtype)
+    return _Limits(float(info.max), float(info.tiny) / float(info.eps))
 
 
 def row_norms(g: np.ndarray) -> np.ndarray:
