@@ -39,14 +39,18 @@ class TraceStep:
 
     def __str__(self) -> str:
         line = (
-            f"[{self.index:3d}] {self.layer!r:<34} {self.equation:<36} "
+            f"[{self.index:3d}] {self.layer!r:<40} {self.equation:<36} "
             f"{str(self.grad_in.shape):>10} -> {str(self.grad_out.shape):<10} "
-            f"||in|| = {self.norm_in:.4e}  ||out|| = {self.norm_out:.4e}"
+            f"{self.norm_in:>10.4e} -> {self.norm_out:<10.4e}"
         )
         return f"{line}  {self.note}" if self.note else line
 
 
-HEADER = f"{'[idx]':5} {'layer':<34} {'equation':<36} {'shape in':>10} -> {'shape out':<10} norms"
+#: Column titles for TraceStep lines: the gradient's shape and norm as received -> as returned.
+HEADER = (
+    f"{'[idx]':5} {'layer':<40} {'equation':<36} {'grad shape':>10} -> {'':<10} "
+    f"{'||grad||':>10} -> {'':<10}  note"
+)
 
 
 def format_trace(steps: list[TraceStep]) -> str:
