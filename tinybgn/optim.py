@@ -92,7 +92,10 @@ class Adam(Optimizer):
     ``eps`` defaults to 1e-7, Keras's value, which the paper used (PyTorch's is 1e-8). Keras adds
     eps to sqrt(v) *before* the bias correction (Kingma & Ba's "epsilon hat" form), which equals
     eps * sqrt(1 - beta2^t) here: slightly different in early steps. This class follows
-    Algorithm 1, which is also what ``torch.optim.Adam`` computes.
+    Algorithm 1, which is also what ``torch.optim.Adam`` computes. ``step`` evaluates the last
+    three lines in the equivalent, cheaper order that Kingma & Ba give at the end of their
+    section 2 (the bias corrections folded into two scalars), so one pass over the parameters
+    is saved.
 
     eps matters for BGN: a weight whose gradients are far below eps barely moves, since
     m_hat / (sqrt(v_hat) + eps) ~ g / eps; BGN rescales deltas to norm kappa, which lifts them
@@ -115,6 +118,11 @@ class Adam(Optimizer):
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         bias1, bias2 = 1 - b1**self.t, 1 - b2**self.t
+        # The last three lines of Algorithm 1 in Kingma & Ba's own cheaper order (their
+        # section 2): theta -= alpha_t m / (sqrt(v) + eps_hat), alpha_t = lr sqrt(bias2) / bias1,
+        # eps_hat = eps sqrt(bias2). Exactly the same update, one pass less over the parameters.
+        alpha_t = self.lr * math.sqrt(bias2) / bias1
+        eps_hat = self.eps * math.sqrt(bias2)
         for (theta, g), m, v, tmp in zip(self.pairs, self.m, self.v, self._scratch, strict=True):
             m *= b1  # m = beta1 m + (1 - beta1) g
             np.multiply(g, 1 - b1, out=tmp)
@@ -123,11 +131,10 @@ class Adam(Optimizer):
             np.square(g, out=tmp)
             tmp *= 1 - b2
             v += tmp
-            np.sqrt(v, out=tmp)  # sqrt(v_hat) + eps
-            tmp *= 1 / math.sqrt(bias2)
-            tmp += self.eps
+            np.sqrt(v, out=tmp)  # sqrt(v_hat) + eps, times sqrt(bias2)
+            tmp += eps_hat
             np.divide(m, tmp, out=tmp)  # theta -= lr * m_hat / (sqrt(v_hat) + eps)
-            tmp *= self.lr / bias1
+            tmp *= alpha_t
             theta -= tmp
 
     def state_dict(self) -> dict:
