@@ -64,8 +64,7 @@ class BatchNorm(Layer):
         else:
             xc = x - self.buffers["running_mean"]
             var = self.buffers["running_var"]
-        self.inv_std = np.sqrt(var + self.eps)
-        np.reciprocal(self.inv_std, out=self.inv_std)  # 1 / sqrt(var + eps)
+        self.inv_std = (var + self.eps) ** -0.5  # 1 / sqrt(var + eps)
         xc *= self.inv_std
         self.x_hat = xc  # (x - mu) * inv_std
         y = self.x_hat * self.params["gamma"]
