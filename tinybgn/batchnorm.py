@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinybgn.layer import Layer
+from tinybgn.layer import Layer, batch_mean, batch_sum
 
 
 class BatchNorm(Layer):
@@ -46,8 +46,6 @@ class BatchNorm(Layer):
             "running_var": np.ones(features, dtype=dtype),
         }
         self.training = True
-        self._ones: np.ndarray | None = None  # (1, ..., 1), see _ones_row
-        self._means: np.ndarray | None = None  # (1/N, ..., 1/N), see _mean_row
 
     def __repr__(self) -> str:
         return f"BatchNorm({self.features}, eps={self.eps:g}, momentum={self.momentum:g})"
@@ -56,10 +54,9 @@ class BatchNorm(Layer):
         x = self._check_input(x, self.features)
         self.training = training
         if training:
-            mean_row = self._mean_row(x)  # mean over the batch = (1/N, ..., 1/N) @ x
-            mu = mean_row @ x
+            mu = batch_mean(x)
             xc = x - mu
-            var = mean_row @ np.square(xc)  # biased variance, as in the paper [7]
+            var = batch_mean(np.square(xc))  # biased variance, as in the paper [7]
             self._update_running(mu, var)
         else:
             xc = x - self.buffers["running_mean"]
@@ -75,9 +72,8 @@ class BatchNorm(Layer):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         grad = self._check_grad(grad)
         gamma, dgamma, dbeta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
-        ones_row = self._ones_row(grad)  # sum over the batch = (1, ..., 1) @ grad
-        np.matmul(ones_row, grad * self.x_hat, out=dgamma)  # sum_n g * x_hat
-        np.matmul(ones_row, grad, out=dbeta)  # sum_n g
+        batch_sum(grad * self.x_hat, out=dgamma)  # sum_n g * x_hat
+        batch_sum(grad, out=dbeta)  # sum_n g
         scale = gamma * self.inv_std
         if not self.training:
             return grad * scale  # inv_std * g_hat
@@ -100,18 +96,3 @@ class BatchNorm(Layer):
         ):
             running *= m
             running += (1 - m) * stat
-
-    def _ones_row(self, a: np.ndarray) -> np.ndarray:
-        """A row of N ones in a's dtype: ``ones @ a`` sums a over the batch in one BLAS call,
-        which is several times faster than ``a.sum(axis=0)`` for small batches."""
-        n = len(a)
-        if self._ones is None or len(self._ones) != n or self._ones.dtype != a.dtype:
-            self._ones = np.ones(n, a.dtype)
-        return self._ones
-
-    def _mean_row(self, a: np.ndarray) -> np.ndarray:
-        """``(1/N, ..., 1/N)`` in a's dtype: ``mean_row @ a`` is the mean over the batch."""
-        n = len(a)
-        if self._means is None or len(self._means) != n or self._means.dtype != a.dtype:
-            self._means = np.full(n, 1 / n, a.dtype)
-        return self._means

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinybgn.init import INITIALIZERS
-from tinybgn.layer import Layer
+from tinybgn.layer import Layer, batch_sum
 
 
 class Dense(Layer):
@@ -70,5 +70,5 @@ class Dense(Layer):
     def backward(self, delta: np.ndarray) -> np.ndarray:
         delta = self._check_grad(delta)
         np.matmul(delta.T, self.x, out=self.grads["W"])  # eq. (1)
-        delta.sum(axis=0, out=self.grads["b"])  # eq. (2)
+        batch_sum(delta, out=self.grads["b"])  # eq. (2)
         return delta @ self.W  # eq. (3)

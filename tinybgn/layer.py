@@ -19,6 +19,8 @@ made once per step at the model's boundaries (see :class:`tinybgn.Sequential` an
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tinybgn.errors import ShapeError, StateError
@@ -73,3 +75,26 @@ class Layer:
                 f"output had shape {self.y_shape}"
             )
         return grad
+
+
+# -- sums and means over the batch axis, shared by Dense (eq. 2) and BatchNorm ---------------
+def batch_sum(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``sum_n a[n]``: the sum over the batch (first) axis of a 2-D array, shape (D,).
+
+    Computed as the matrix-vector product ``(1, ..., 1) @ a``: the same sum as
+    ``a.sum(axis=0)`` up to rounding, but a single BLAS call, 2-3x faster for the small
+    batches of this network (see docs/performance.md).
+    """
+    return np.matmul(_constant_row(len(a), 1.0, a.dtype), a, out=out)
+
+
+def batch_mean(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``mean_n a[n]``, as the matrix-vector product ``(1/N, ..., 1/N) @ a`` (see batch_sum)."""
+    return np.matmul(_constant_row(len(a), 1.0 / len(a), a.dtype), a, out=out)
+
+
+@functools.lru_cache(maxsize=64)
+def _constant_row(n: int, value: float, dtype: np.dtype) -> np.ndarray:
+    row = np.full(n, value, dtype=dtype)
+    row.flags.writeable = False  # shared by every caller
+    return row
