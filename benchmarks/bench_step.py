@@ -172,20 +172,31 @@ def calibrate(step: Callable, target_s: float) -> int:
 
 
 def time_interleaved(
-    candidates: dict[str, Callable], repeats: int, target_s: float
+    candidates: dict[str, Callable], repeats: int, target_s: float, settle_s: float
 ) -> dict[str, list[float]]:
-    """Seconds per step, ``repeats`` samples per candidate, candidates interleaved."""
+    """Seconds per step, ``repeats`` samples per candidate, candidates interleaved.
+
+    The candidates fall into two thread pools: NumPy's BLAS (tinybgn, floor) and PyTorch's.
+    Both keep their worker threads spinning for a while after each call (OpenBLAS for up to
+    ~0.1 s by default), and a spinning pool of one library steals the cores that the other
+    needs. So each repetition runs one pool's candidates, pauses ``settle_s`` for the other
+    pool's threads to go to sleep, then runs the other's, alternating which goes first."""
     inner = {name: calibrate(step, target_s) for name, step in candidates.items()}
     samples: dict[str, list[float]] = {name: [] for name in candidates}
-    names = list(candidates)
+    pools = [
+        [n for n in candidates if not n.startswith("torch")],
+        [n for n in candidates if n.startswith("torch")],
+    ]
+    pools = [p for p in pools if p]
     for r in range(repeats):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            step, n = candidates[name], inner[name]
-            start = time.perf_counter()
-            for _ in range(n):
-                step()
-            samples[name].append((time.perf_counter() - start) / n)
+        for pool in pools if r % 2 == 0 else pools[::-1]:
+            time.sleep(settle_s)
+            for name in pool[r % len(pool) :] + pool[: r % len(pool)]:
+                step, n = candidates[name], inner[name]
+                start = time.perf_counter()
+                for _ in range(n):
+                    step()
+                samples[name].append((time.perf_counter() - start) / n)
     return samples
 
 
@@ -235,6 +246,7 @@ def run(args) -> dict:
         "machine": machine.machine_info(),
         "settings": {
             "repeats": args.repeats,
+            "settle_s": args.settle,
             "target_sample_s": args.sample_seconds,
             "configs": args.configs,
             "torch_fused_adam": adam_kind,
@@ -254,7 +266,9 @@ def run(args) -> dict:
                     candidates[f"torch-{adam_kind}/{config}"] = torch_step(
                         torch, depth, batch, config, adam_kind
                     )
-            samples = time_interleaved(candidates, args.repeats, args.sample_seconds)
+            samples = time_interleaved(
+                candidates, args.repeats, args.sample_seconds, 0.0 if torch is None else args.settle
+            )
             row = {
                 "depth": depth,
                 "batch": batch,
@@ -291,7 +305,8 @@ def print_row(row: dict, configs: list[str], adam_kind: str | None) -> None:
         f"\ndepth {row['depth']}, batch {row['batch']}: median ms per step "
         f"(floor = matmuls only: {t['floor']:.3f} ms)"
     )
-    header = f"  {'config':<8} {'tinybgn':>9} {'torch':>9} {'torch-' + str(adam_kind):>14}"
+    fused = f"torch-{adam_kind}" if adam_kind else "(no torch)"
+    header = f"  {'config':<8} {'tinybgn':>9} {'torch':>9} {fused:>14}"
     print(header + f" {'/torch':>8} {'/fused':>8} {'/floor':>8}")
     for c in configs:
         r = row["ratios"]
@@ -321,6 +336,12 @@ def parse_args(argv=None):
         default=0.06,
         help="length of one timed sample (steps per sample are calibrated)",
     )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=0.2,
+        help="pause (s) between the NumPy and PyTorch candidates, for idle threads to sleep",
+    )
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument(
         "--threads",
@@ -338,6 +359,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.depths, args.batches, args.repeats, args.sample_seconds = [10], [32], 3, 0.003
+        args.settle = 0.02
     return args
 
 
