@@ -67,8 +67,10 @@ class Dense(Layer):
         self.y_shape = z.shape
         return z
 
-    def backward(self, delta: np.ndarray) -> np.ndarray:
+    def backward(self, delta: np.ndarray) -> np.ndarray | None:
         delta = self._check_grad(delta)
         np.matmul(delta.T, self.x, out=self.grads["W"])  # eq. (1)
         batch_sum(delta, out=self.grads["b"])  # eq. (2)
+        if not self.needs_input_grad:  # first layer, training only: dL/dx is not needed
+            return None
         return delta @ self.W  # eq. (3)

@@ -32,6 +32,11 @@ class Layer:
     #: The paper's equation(s) that ``backward`` applies; shown by traces.
     equation = ""
 
+    #: False while ``Sequential.backward(..., input_grad=False)`` runs this layer as the first
+    #: of a network: then no one needs dL/dx, and a layer may skip it and return None (Dense
+    #: does, saving its largest product: the 784-wide input layer's ``delta @ W``).
+    needs_input_grad = True
+
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}

@@ -123,20 +123,33 @@ class Sequential:
     __call__ = forward
 
     def backward(
-        self, grad: np.ndarray, trace: bool | Callable[[TraceStep], None] = False
-    ) -> np.ndarray:
+        self,
+        grad: np.ndarray,
+        trace: bool | Callable[[TraceStep], None] = False,
+        *,
+        input_grad: bool = True,
+    ) -> np.ndarray | None:
         """Backpropagate dL/d(output) through all layers; returns dL/d(input).
 
         ``trace=True`` prints one line per layer (equation, shapes, gradient norms) and keeps
         the steps in ``self.last_trace``; a callable receives each :class:`TraceStep` instead.
+
+        ``input_grad=False`` is for training loops, which only need the parameter gradients:
+        the first layer may then skip dL/d(input) (a Dense input layer skips eq. 3, its largest
+        product), and None is returned. Ignored when tracing.
         """
         grad = np.asarray(grad, dtype=self.dtype)
         if not np.isfinite(grad).all():
             raise NonFiniteError("Sequential.backward: the incoming gradient contains NaN or Inf")
         if not trace:
-            for layer in reversed(self.layers):
-                grad = layer.backward(grad)
-            return grad
+            first = self.layers[0]
+            first.needs_input_grad = input_grad
+            try:
+                for layer in reversed(self.layers):
+                    grad = layer.backward(grad)
+            finally:
+                first.needs_input_grad = True
+            return grad if input_grad else None
         steps = []
         if trace is True:
             print(HEADER)
