@@ -85,7 +85,7 @@ def run(args) -> dict:
             idx = order[start : start + args.batch]
             logits = model.forward(x[idx])
             loss, dlogits = tinybgn.softmax_cross_entropy(logits, y[idx])
-            model.backward(dlogits)
+            model.backward(dlogits, input_grad=False)
             opt.step()
         return loss
 

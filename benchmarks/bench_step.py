@@ -66,7 +66,7 @@ def tinybgn_step(depth: int, batch: int, config: str, dtype) -> Callable[[], flo
     def step() -> float:
         logits = model.forward(x)
         loss, dlogits = tinybgn.softmax_cross_entropy(logits, labels)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)  # training needs no dL/dx
         opt.step()
         return loss
 
