@@ -270,6 +270,7 @@ def test_smoke_preset_end_to_end_and_resumed_rerun(mnist, tmp_path, capsys):
     assert protocol["data"]["split"].startswith("carved from t10k")
     assert protocol["data"]["carved_split_warning"]
     assert protocol["execution"]["workers"] == 2
+    assert protocol["versions"]["run_code_versions"]  # which engine code made the runs
     assert "carved from t10k" in (out / "protocol.md").read_text()
     n_runs = _lines(out / "runs.jsonl")
     assert n_runs == protocol["execution"]["runs_planned"]

@@ -17,7 +17,10 @@
 the fields that measure *time* or *where* a run ran (:data:`TIMING_FIELDS`), after sorting the
 records by id. Everything else - accuracies, losses per epoch, divergence, probe values - is
 bit-for-bit identical for identical seeds, because each job is seeded only by its spec and runs
-with a single BLAS thread (sums in a fixed order).
+with a single BLAS thread (sums in a fixed order) - *given the same engine code*. A change that
+only reorders floating-point operations (a speed-up) changes the rounding, and 90-layer networks
+amplify rounding into visibly different runs (we saw test accuracies move by up to 0.2), so every
+record carries ``worker.tinybgn_commit``; a reused record from older code is thus visible.
 
 **Executors.** By default a local ``ProcessPoolExecutor`` with ``workers`` processes, started
 with the ``spawn`` method while ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` /
@@ -32,12 +35,14 @@ spread the runs over a cluster. Then the workers must be able to import tinybgn,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import multiprocessing
 import os
 import platform
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -249,10 +254,37 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "tinybgn_commit": code_version(),
         },
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     return record
+
+
+@functools.cache
+def code_version() -> str | None:
+    """The git commit of the tinybgn code this process imported (``+dirty`` if modified), once
+    per process. Performance-only engine changes alter float rounding, and deep networks amplify
+    rounding into different final accuracies, so records say which code produced them."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "tinybgn"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
 
 
 # -- the store -----------------------------------------------------------------------------------
@@ -414,7 +446,7 @@ def run_sweep(
     failures: list[str] = []
     first_traceback = ""
     if todo:
-        with _executor_for(executor, workers) as pool:
+        with executor_for(executor, workers) as pool:
             futures: dict[Future, JobSpec] = {
                 pool.submit(job, spec.to_dict(), data_dir): spec for spec in todo
             }
@@ -451,7 +483,10 @@ def run_sweep(
 
 
 @contextmanager
-def _executor_for(executor: Executor | None, workers: int) -> Iterator[Executor]:
+def executor_for(executor: Executor | None, workers: int) -> Iterator[Executor]:
+    """``executor`` itself, or a fresh local pool (single-threaded BLAS) that is shut down on
+    exit. Use one pool for several sweeps so all their runs use the code the workers imported
+    at the start (an engine edited meanwhile cannot creep into later phases)."""
     if executor is not None:
         yield executor
         return

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -34,8 +33,10 @@ from tinybgn.experiments.jobs import (
     BLAS_SINGLE_THREAD,
     JsonlStore,
     Progress,
+    code_version,
     data_fingerprint,
     derive_seed,
+    executor_for,
     machine_info,
     probe_batch,
     run_sweep,
@@ -104,20 +105,6 @@ def figure1_data(preset: Preset, ds) -> dict:
     return data
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def reproduce(
     preset: Preset,
     out_dir: str | Path,
@@ -146,7 +133,7 @@ def reproduce(
     counts = np.bincount(ds.y_test, minlength=10)
     majority = float(counts.max() / counts.sum())
     store = JsonlStore(out / "runs.jsonl")
-    n_before = len(store)
+    ids_before = set(store.records)
     if not quiet:
         print(f"data: {ds.info['name']} {ds.info['split']} from {worker_data_dir}", file=stream)
 
@@ -161,28 +148,29 @@ def reproduce(
         out / "figure1.png",
     )
 
-    # Phase 1 - learning-rate search and the eps sweep (independent of each other).
-    phase1 = table1.search_specs(preset, data) + eps_sweep.eps_specs(preset, data)
-    run_sweep(
-        phase1,
-        store,
-        data_dir=worker_data_dir,
-        executor=executor,
-        workers=workers,
-        progress=Progress(_missing(phase1, store), "phase 1: ", quiet, stream),
-    )
-
-    # Phase 2 - final runs at the best rate, and the probed runs for Figures 2 and 3.
-    best = table1.best_lrs(preset, data, store)
-    phase2 = table1.final_specs(preset, data, best) + table1.probe_specs(preset, data, best)
-    run_sweep(
-        phase2,
-        store,
-        data_dir=worker_data_dir,
-        executor=executor,
-        workers=workers,
-        progress=Progress(_missing(phase2, store), "phase 2: ", quiet, stream),
-    )
+    # Both phases share one pool: its workers import the engine once, so every run of this
+    # invocation uses the same code even if the files change meanwhile.
+    commit_start = code_version()
+    with executor_for(executor, workers) as pool:
+        # Phase 1 - learning-rate search and the eps sweep (independent of each other).
+        phase1 = table1.search_specs(preset, data) + eps_sweep.eps_specs(preset, data)
+        run_sweep(
+            phase1,
+            store,
+            data_dir=worker_data_dir,
+            executor=pool,
+            progress=Progress(_missing(phase1, store), "phase 1: ", quiet, stream),
+        )
+        # Phase 2 - final runs at the best rate, and the probed runs for Figures 2 and 3.
+        best = table1.best_lrs(preset, data, store)
+        phase2 = table1.final_specs(preset, data, best) + table1.probe_specs(preset, data, best)
+        run_sweep(
+            phase2,
+            store,
+            data_dir=worker_data_dir,
+            executor=pool,
+            progress=Progress(_missing(phase2, store), "phase 2: ", quiet, stream),
+        )
     wall = time.monotonic() - wall0
 
     # Table 1 and timings.
@@ -293,7 +281,7 @@ def reproduce(
             "concurrency": concurrency,
             "blas_env_in_workers": BLAS_SINGLE_THREAD if executor is None else None,
             "runs_planned": len(planned),
-            "runs_reused_from_earlier_invocations": min(n_before, len(planned)),
+            "runs_reused_from_earlier_invocations": len({s.id for s in planned} & ids_before),
             "wall_seconds_this_invocation": round(wall, 1),
             "load_average_1min_start_end": [load_start, _load_average()],
             "started": started,
@@ -301,7 +289,10 @@ def reproduce(
         },
         "versions": {
             "tinybgn": tinybgn.__version__,
-            "git_commit": _git_commit(),
+            "git_commit_at_start": commit_start,
+            "run_code_versions": sorted(
+                {str((store.get(s.id)["worker"] or {}).get("tinybgn_commit")) for s in planned}
+            ),
             **machine_info(),
         },
     }
@@ -379,6 +370,8 @@ def protocol_markdown(p: dict) -> str:
         "timings are medians).",
         "- **Versions**: "
         + ", ".join(f"{k} {v}" for k, v in p["versions"].items() if k != "hostname"),
+        "- tinybgn code that produced the runs (per-run records, `worker.tinybgn_commit`): "
+        + ", ".join(p["versions"]["run_code_versions"]),
     ]
     if pr.get("notes"):
         lines.append(f"- Notes: {' '.join(pr['notes'])}")
