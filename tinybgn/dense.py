@@ -24,6 +24,10 @@ class Dense(Layer):
         (2) grad_b = delta           grads["b"] = sum_n delta (out,)
         (3) grad_x = W^T delta       returns    delta W       (N, in)
 
+    (The sum over the batch in (2) is computed as ``(1, ..., 1) @ delta``, see
+    :func:`tinybgn.layer.batch_sum`. As the first layer of a network trained with
+    ``Sequential.backward(..., input_grad=False)`` the layer skips (3) and returns None.)
+
     Weights are Glorot-uniform by default (the Keras default the paper used) or ``"he_normal"``;
     biases start at zero. All draws come from ``rng``, so a seed fixes them bit for bit.
     """
