@@ -28,6 +28,12 @@ def test_eq4_forward_is_the_identity(x):
     assert y.dtype == x.dtype and np.array_equal(y, x)
 
 
+# l2_norm's fast path (one dot product) overflows for huge gradients, NumPy says so, and the
+# scaled fallback then computes the norm: that documented warning is expected in these tests.
+EXPECTED_OVERFLOW = pytest.mark.filterwarnings("ignore:overflow encountered in dot:RuntimeWarning")
+
+
+@EXPECTED_OVERFLOW
 @given(g=_scaled_gradients())
 def test_eq5_output_has_norm_kappa_and_the_direction_of_g(g):
     assume(np.any(g != 0))
@@ -59,6 +65,7 @@ def test_eq5_kappa_counts_all_non_batch_dimensions():
     assert np.linalg.norm(layer.backward(g)) == pytest.approx(np.sqrt(12), rel=1e-12)
 
 
+@EXPECTED_OVERFLOW
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("magnitude", [0.0, 1e-44, 1e-30, 1e-20, 1.0, 1e20, 1e30])
 def test_zero_tiny_and_huge_gradients_stay_finite(dtype, magnitude):
