@@ -276,6 +276,10 @@ def test_training_lowers_the_loss(activation):
 def test_optimizer_arguments_are_checked():
     with pytest.raises(ValueError, match="no parameters"):
         Adam([])
+    with pytest.raises(ValueError, match="eps must be positive"):
+        Adam([(np.zeros(2), np.zeros(2))], eps=0)
+    with pytest.raises(ValueError, match="eps must be positive in float32"):  # rounds to 0
+        Adam([(np.zeros(2, np.float32), np.zeros(2, np.float32))], eps=1e-50)
     with pytest.raises(ValueError, match="lr must be positive"):
         SGD([(np.zeros(2), np.zeros(2))], lr=0)
 

@@ -108,6 +108,12 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
             raise ValueError(f"Adam: betas must lie in [0, 1), got {beta1}, {beta2}")
+        dtype = self.pairs[0][0].dtype
+        if not eps > 0 or np.asarray(eps, dtype=dtype) == 0:
+            raise ValueError(
+                f"Adam: eps must be positive in {dtype} (got {eps!r}); with eps = 0 a weight whose "
+                "gradient is exactly 0 gets 0/0 = NaN"
+            )
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.t = 0
         self.m = [np.zeros_like(p) for p, _ in self.pairs]

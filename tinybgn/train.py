@@ -274,7 +274,7 @@ def train(
                     loss, dlogits = softmax_cross_entropy(logits, yb)
                     if not np.isfinite(loss):
                         raise NonFiniteError(f"the loss is {loss}")
-                    model.backward(dlogits)
+                    model.backward(dlogits, input_grad=False)  # only params' grads needed
                     optimizer.step()
                     losses.append(loss)
             seconds = time.perf_counter() - tic
