@@ -2,9 +2,9 @@
 
 For the K-th Dense layer ``z^(K) = W^(K) x^(K) + b^(K)`` the paper plots, on a log scale:
 
-* ``||delta^(K)||`` with ``delta^(K) = dL/dz^(K)`` (eq. 6; eq. 7 with BGN): the gradient that
-  reaches the layer's output *before* its weighted sum - in a ``Dense -> [BN] -> [BGN] -> f``
-  block this is what the block below the Dense receives after BN's and BGN's backward;
+* ``||delta^(K)||`` with ``delta^(K) = dL/dz^(K)`` (eq. 6; eq. 7 with BGN): the gradient of the
+  layer's weighted sum z, before the non-linearity - in a ``Dense -> [BN] -> [BGN] -> f`` block,
+  what the Dense receives after BN's and BGN's backward;
 * ``||grad_W L|| = ||delta^(K) x^(K)T||`` (eq. 1, eq. 10), the gradient of the weights.
 
 Norms are Frobenius norms over the whole batch tensor, the norm BGN uses (eq. 5). With BGN and no

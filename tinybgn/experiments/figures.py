@@ -57,11 +57,7 @@ def gradient_figure(data: dict, title: str, path: Path) -> Path:
             if i == 1:
                 ax.set_xlabel("layer K (1 = input side)")
             ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, title, path)
 
 
 def weight_change_figure(data: dict, title: str, path: Path) -> Path:
@@ -79,11 +75,7 @@ def weight_change_figure(data: dict, title: str, path: Path) -> Path:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("mean |ΔW|")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, title, path)
 
 
 def eps_figure(rows: list[dict], majority: float, title: str, path: Path) -> Path:
@@ -109,11 +101,7 @@ def eps_figure(rows: list[dict], majority: float, title: str, path: Path) -> Pat
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("test accuracy")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, title, path)
 
 
 def write_curves_csv(data: dict, path: Path, keys: tuple[str, ...] | None = None) -> Path:
@@ -135,4 +123,13 @@ def write_rows_csv(rows: list[dict], path: Path) -> Path:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    return path
+
+
+def _save(fig, title: str, path: Path) -> Path:
+    """Give the figure its title, write it as a PNG and free it."""
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
     return path

@@ -192,13 +192,43 @@ def _fmt(mean: float | None, std: float | None) -> str:
     return "diverged" if mean is None else f"{mean:.3f} ± {std:.3f}"
 
 
+def _grid(preset: Preset, cell) -> list[str]:
+    """A markdown table with one row per (activation, BN, BGN) and one column per depth;
+    ``cell(act, depth, bn, bgn)`` gives each entry."""
+    depths = preset.depths
+    lines = [
+        "| activation | BN | BGN | " + " | ".join(f"{d} layers" for d in depths) + " |",
+        "|---|---|---|" + "---|" * len(depths),
+    ]
+    for act, bn, bgn in _rows(preset):
+        cells = [cell(act, d, bn, bgn) for d in depths]
+        lines.append(f"| {act} | {bn} | {bgn} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def table1_markdown(preset: Preset, summary: dict, best: dict, majority: float) -> str:
     """Our Table 1 beside the paper's, plus best rates and one-class counts, as markdown.
 
     Each cell: ``ours (paper)``; the best mean per activation and depth is bold, as in the paper.
     """
-    depths = preset.depths
     n_runs = preset.search_runs + preset.final_runs
+    bold = _best_per_group(preset, summary)
+
+    def accuracy(act, d, bn, bgn):
+        s = summary[(act, d, bn, bgn)]
+        ours = _fmt(s["mean"], s["std"])
+        if s["diverged"]:
+            ours += f" ({s['diverged']} div.)"
+        if (act, d, bn, bgn) in bold:
+            ours = f"**{ours}**"
+        paper = PAPER_TABLE1.get((act, bn, bgn), {}).get(d)
+        return ours + (f" ({paper[0]:.3f} ± {paper[1]:.3f})" if paper else "")
+
+    def one_class(act, d, bn, bgn):
+        s = summary[(act, d, bn, bgn)]
+        top = s["top_class_fraction_mean"]
+        return f"{s['one_class_runs']}/{s['n_ok']}" + ("" if top is None else f" ({top:.2f})")
+
     lines = [
         f"# Table 1 - test accuracy, mean ± std over {n_runs} runs of {preset.epochs} epochs "
         f"(paper: 15 runs of 20 epochs)",
@@ -207,53 +237,18 @@ def table1_markdown(preset: Preset, summary: dict, best: dict, majority: float) 
         f"**{majority:.4f}** (a network that predicts one class scores this; the paper's "
         f"0.114 is MNIST's largest test class, 1135/10000).",
         "",
-        "| activation | BN | BGN | " + " | ".join(f"{d} layers" for d in depths) + " |",
-        "|---|---|---|" + "---|" * len(depths),
-    ]
-    bold = _best_per_group(preset, summary)
-    for config_row in _rows(preset):
-        act, bn, bgn = config_row
-        cells = []
-        for d in depths:
-            s = summary[(act, d, bn, bgn)]
-            ours = _fmt(s["mean"], s["std"])
-            if s["diverged"]:
-                ours += f" ({s['diverged']} div.)"
-            if (act, d, bn, bgn) in bold:
-                ours = f"**{ours}**"
-            paper = PAPER_TABLE1.get((act, bn, bgn), {}).get(d)
-            cells.append(ours + (f" ({paper[0]:.3f} ± {paper[1]:.3f})" if paper else ""))
-        lines.append(f"| {act} | {bn} | {bgn} | " + " | ".join(cells) + " |")
-
-    lines += [
+        *_grid(preset, accuracy),
         "",
         f"## Runs that predict one class (≥ {ONE_CLASS:.0%} of test predictions in one class)",
         "",
         "Per cell: one-class runs / runs, and the mean share of the most-predicted class.",
         "",
-        "| activation | BN | BGN | " + " | ".join(f"{d} layers" for d in depths) + " |",
-        "|---|---|---|" + "---|" * len(depths),
-    ]
-    for act, bn, bgn in _rows(preset):
-        cells = []
-        for d in depths:
-            s = summary[(act, d, bn, bgn)]
-            top = s["top_class_fraction_mean"]
-            cells.append(
-                f"{s['one_class_runs']}/{s['n_ok']}" + ("" if top is None else f" ({top:.2f})")
-            )
-        lines.append(f"| {act} | {bn} | {bgn} | " + " | ".join(cells) + " |")
-
-    lines += [
+        *_grid(preset, one_class),
         "",
         "## Best learning rate per cell (highest mean accuracy of the search runs)",
         "",
-        "| activation | BN | BGN | " + " | ".join(f"{d} layers" for d in depths) + " |",
-        "|---|---|---|" + "---|" * len(depths),
+        *_grid(preset, lambda act, d, bn, bgn: f"{best[(act, d, bn, bgn)]:.2e}"),
     ]
-    for act, bn, bgn in _rows(preset):
-        cells = [f"{best[(act, d, bn, bgn)]:.2e}" for d in depths]
-        lines.append(f"| {act} | {bn} | {bgn} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
