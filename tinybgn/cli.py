@@ -16,6 +16,7 @@ from tinybgn.errors import TinyBGNError
 
 # Modules that contribute subcommands, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = [
+    "tinybgn.train_cli",
     "tinybgn.data.cli",
     "tinybgn.experiments.cli",
 ]
