@@ -70,16 +70,6 @@ def test_derived_seeds_are_stable_across_runs_and_machines():
     assert derive_seed("table1", "relu", 90, 0) != derive_seed("table1", "relu", 90, 1)
 
 
-def test_store_cuts_off_a_torn_last_line(tmp_path):
-    path = tmp_path / "runs.jsonl"
-    path.write_text('{"id": "a", "x": 1}\n{"id": "b", "x"')  # killed in the middle of a write
-    store = JsonlStore(path)
-    assert set(store.records) == {"a"}
-    store.append({"id": "c", "x": 3})
-    lines = path.read_text().splitlines()
-    assert [json.loads(line)["id"] for line in lines] == ["a", "c"]
-
-
 def test_comparable_drops_only_timing_and_worker_fields():
     record = {
         "id": "x", "accuracy": 0.5, "train_seconds": 3.0, "seconds_per_epoch": 3.0,
@@ -109,8 +99,9 @@ def test_presets_scale_the_paper_protocol():
 
 def test_best_rate_counts_diverged_runs_as_zero_and_ties_go_to_the_smaller_rate():
     preset = get_preset("smoke").replace(
-        activations=("relu",), depths=(3,), lr_count=3, search_runs=2, figure_depth=3
-    )
+        activations=("relu",), depths=(3,), lr_count=3, search_runs=2, figure_depth=3,
+        selection="paper",
+    )  # fmt: skip
     data = {"dataset": "mnist"}
     accuracy = {  # lr -> accuracies of the two search runs (None = diverged)
         preset.lr_grid[0]: [0.5, 0.5],
@@ -123,6 +114,24 @@ def test_best_rate_counts_diverged_runs_as_zero_and_ties_go_to_the_smaller_rate(
         store[spec.id] = {"accuracy": acc, "diverged": None if acc is not None else {}}
     best = t1.best_lrs(preset, data, store)
     assert set(best.values()) == {preset.lr_grid[0]}
+
+
+def test_validation_selection_scores_the_search_on_validation_and_reports_final_runs_only():
+    preset = get_preset("smoke").replace(
+        activations=("relu",), depths=(3,), lr_count=2, search_runs=1, final_runs=3,
+        figure_depth=3,
+    )  # fmt: skip
+    assert preset.selection == "validation" and preset.n_val > 0
+    data = {"dataset": "mnist", "n_val": preset.n_val}
+    lo, hi = preset.lr_grid
+    # the high rate looks better on test, the low one on validation: validation decides
+    score = {lo: {"accuracy": 0.5, "val_accuracy": 0.9}, hi: {"accuracy": 0.9, "val_accuracy": 0.4}}
+    store = {s.id: {**score[s.lr], "diverged": None} for s in t1.search_specs(preset, data)}
+    best = t1.best_lrs(preset, data, store)
+    assert set(best.values()) == {lo}
+    assert list(t1.reported_runs(preset)) == [1, 2, 3]  # the choosing run 0 is not counted
+    assert list(t1.reported_runs(preset.replace(selection="paper"))) == [0, 1, 2, 3]
+    assert all(s.selection == "validation" for s in t1.final_specs(preset, data, best))
 
 
 def test_seeds_are_paired_across_rates_and_variants():

@@ -55,9 +55,11 @@ def eps_summary(preset: Preset, data: dict, store) -> dict[tuple[str, bool, floa
 
 
 def eps_markdown(preset: Preset, summary: dict, majority: float) -> str:
+    from tinybgn.experiments.table1 import _fmt as fmt
+
     eps_values = preset.eps_values
     lines = [
-        f"# Adam's eps and BGN: test accuracy, mean ± std over {preset.eps_seeds} seeds",
+        f"# Adam's eps and BGN: test accuracy, mean ± sd over {preset.eps_seeds} seeds",
         "",
         f"{preset.eps_depth} hidden layers of {preset.width}, no BN, Adam lr = {preset.eps_lr:g}, "
         f"{preset.eps_epochs or preset.epochs} epochs, batch {preset.batch_size}. "
@@ -72,7 +74,7 @@ def eps_markdown(preset: Preset, summary: dict, majority: float) -> str:
             cells = []
             for e in eps_values:
                 s = summary[(act, bgn, e)]
-                cell = "diverged" if s["mean"] is None else f"{s['mean']:.3f} ± {s['std']:.3f}"
+                cell = fmt(s["mean"], s["std"])
                 cell += f" [{s['one_class_runs']}/{s['n_ok']}]"
                 if s["diverged"]:
                     cell += f" ({s['diverged']} div.)"

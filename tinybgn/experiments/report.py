@@ -20,7 +20,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from concurrent.futures import Executor
 from dataclasses import asdict
 from pathlib import Path
@@ -28,13 +27,12 @@ from pathlib import Path
 import numpy as np
 
 import tinybgn
+from tinybgn.errors import TinyBGNError
 from tinybgn.experiments import eps_sweep, figures, table1
 from tinybgn.experiments.jobs import (
     BLAS_SINGLE_THREAD,
-    JsonlStore,
     Progress,
     code_version,
-    data_fingerprint,
     derive_seed,
     executor_for,
     machine_info,
@@ -42,39 +40,67 @@ from tinybgn.experiments.jobs import (
     run_sweep,
 )
 from tinybgn.experiments.presets import Preset
+from tinybgn.experiments.store import JsonlStore
+from tinybgn.experiments.sweep import data_source, plan_data
 from tinybgn.experiments.table1 import configs
+from tinybgn.files import atomic_write_text
 
 
-def load_planned_data(preset: Preset, data_dir=None, stream=None):
-    """Load the preset's dataset once; return ``(dataset, job data fields, warning or None)``.
+def load_planned_data(preset: Preset, data_dir=None, stream=None, *, download: bool = True):
+    """Load the preset's dataset once; return ``(dataset, job data fields, warning or None)``
+    (see :func:`tinybgn.experiments.sweep.plan_data`)."""
+    return plan_data(
+        preset.dataset,
+        preset.n_train,
+        preset.n_val,
+        preset.n_test,
+        data_dir,
+        download=download,
+        fallback=preset.fallback,
+        stream=stream,
+    )
 
-    When only one labelled split exists (e.g. just MNIST's 10k test files), ``load_dataset``
-    carves train/test out of it and warns; the warning is printed to ``stream`` and returned, so
-    the protocol can say so. Workers then load with ``split="carve"`` - the same carving.
-    """
-    from tinybgn.data import CarvedSplitWarning, load_dataset
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CarvedSplitWarning)
-        ds = load_dataset(
-            preset.dataset, data_dir, n_train=preset.n_train, n_test=preset.n_test, seed=0
-        )
-    message = None
-    for w in caught:
-        if issubclass(w.category, CarvedSplitWarning):
-            message = str(w.message)
-            print(f"WARNING: {message}", file=stream or sys.stderr, flush=True)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    fields = {
-        "dataset": ds.info["name"],
-        "data_split": "standard" if ds.info["split"] == "standard" else "carve",
-        "n_train": preset.n_train,
-        "n_test": preset.n_test,
-        "data_seed": 0,
-        "data_fingerprint": data_fingerprint(ds.info),
+def check_out_dir(out: Path) -> None:
+    """Fail before any training if ``out`` cannot hold the results (a file, not writable)."""
+    if out.exists() and not out.is_dir():
+        raise TinyBGNError(f"--out {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise TinyBGNError(f"cannot write results to {out}: {err.strerror or err}") from None
+
+
+def dry_run(preset: Preset, *, data_dir=None, download=True, workers=2, stream=None) -> dict:
+    """Plan the preset's runs and print their number and projected wall time on ``workers``
+    workers from the measured step times (:mod:`tinybgn.experiments.timing`); train nothing."""
+    from tinybgn.experiments.sweep import _cost, hms, projected_wall_seconds
+
+    preset.validate()
+    stream = stream or sys.stderr
+    ds, data, _ = load_planned_data(preset, data_dir, stream, download=download)
+    placeholder = {c: preset.lr_grid[0] for c in configs(preset)}  # the best rates are unknown
+    phases = {
+        "search": table1.search_specs(preset, data),
+        "final": table1.final_specs(preset, data, placeholder),
+        "probes": table1.probe_specs(preset, data, placeholder),
+        "eps": eps_sweep.eps_specs(preset, data),
     }
-    return ds, fields, message
+    costs = {name: [_cost(s, ds) for s in specs] for name, specs in phases.items()}
+    every = [c for cs in costs.values() for c in cs]
+    wall = projected_wall_seconds(every, workers)
+    parts = ", ".join(f"{len(cs)} {name}" for name, cs in costs.items())
+    print(
+        f"preset {preset.name}: {len(every)} runs ({parts}) on {data_source(ds.info)} "
+        f"({ds.info['n_train']} train / {ds.info.get('n_val', 0)} validation / "
+        f"{ds.info['n_test']} test); {sum(every) / 3600:.2f} core-hours; projected wall time on "
+        f"{workers} workers: {hms(wall)} (from measured step times, tinybgn.experiments.timing)",
+        file=stream,
+    )
+    return {"runs": len(every), "core_seconds": sum(every), "projected_wall_seconds": wall}
 
 
 def figure1_data(preset: Preset, ds) -> dict:
@@ -87,7 +113,7 @@ def figure1_data(preset: Preset, ds) -> dict:
     data: dict = {}
     for act in preset.activations:
         data[act] = {}
-        for bn in (False, True):
+        for bn in preset.batchnorms:
             for bgn in (False, True):
                 model = tinybgn.mlp(
                     in_features=ds.x_train.shape[1],
@@ -110,6 +136,7 @@ def reproduce(
     out_dir: str | Path,
     *,
     data_dir: str | Path | None = None,
+    download: bool = True,
     executor: Executor | None = None,
     workers: int = 2,
     quiet: bool = False,
@@ -118,28 +145,34 @@ def reproduce(
     """Run (or resume) the whole reproduction of ``preset`` and write its report to ``out_dir``.
 
     ``executor``: any ``concurrent.futures.Executor`` (default: a local pool of ``workers``
-    processes). Returns a dict with the output paths and the headline numbers.
+    processes). ``download=False``: never download a missing dataset. Returns a dict with the
+    output paths and the headline numbers. The store is locked for the whole invocation (a
+    second ``reproduce`` into the same folder fails at once with a clear message).
     """
     preset.validate()
     stream = stream or sys.stderr
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
+    with JsonlStore(out / "runs.jsonl") as store:
+        return _reproduce(preset, out, store, data_dir, download, executor, workers, quiet, stream)
+
+
+def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet, stream) -> dict:
     wall0 = time.monotonic()
     load_start = _load_average()
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
 
-    ds, data, carve_warning = load_planned_data(preset, data_dir, stream)
+    ds, data, carve_warning = load_planned_data(preset, data_dir, stream, download=download)
     worker_data_dir = ds.info["directory"]
     counts = np.bincount(ds.y_test, minlength=10)
     majority = float(counts.max() / counts.sum())
-    store = JsonlStore(out / "runs.jsonl")
     ids_before = set(store.records)
     if not quiet:
-        print(f"data: {ds.info['name']} {ds.info['split']} from {worker_data_dir}", file=stream)
+        print(f"data: {data_source(ds.info)}; {ds.info['split']}", file=stream)
 
     # Figure 1 - at initialisation, no training needed.
     fig1 = figure1_data(preset, ds)
-    _write_json(out / "figure1.json", fig1)
+    write_json(out / "figure1.json", fig1)
     figures.write_curves_csv(fig1, out / "figure1.csv", keys=("delta", "weight"))
     figures.gradient_figure(
         fig1,
@@ -181,9 +214,10 @@ def reproduce(
         concurrency = f"{workers} worker processes ran concurrently, 1 BLAS thread each"
     else:
         concurrency = f"runs on {type(executor).__name__}"
-    (out / "table1.md").write_text(table1.table1_markdown(preset, summary, best, majority))
-    (out / "timing.md").write_text(table1.timing_markdown(preset, summary, steps, concurrency))
-    _write_json(
+    atomic_write_text(out / "table1.md", table1.table1_markdown(preset, summary, best, majority))
+    timing = table1.timing_markdown(preset, summary, steps, concurrency)
+    atomic_write_text(out / "timing.md", timing)
+    write_json(
         out / "table1.json",
         {
             "cells": [
@@ -215,8 +249,8 @@ def reproduce(
                 if f"trained_bgn{int(bgn)}" in probe:
                     name = figures.variant_name(spec.batchnorm, bgn)
                     fig2.setdefault(spec.activation, {})[name] = probe[f"trained_bgn{int(bgn)}"]
-    _write_json(out / "figure2.json", fig2)
-    _write_json(out / "figure3.json", fig3)
+    write_json(out / "figure2.json", fig2)
+    write_json(out / "figure3.json", fig3)
     if fig2:
         figures.write_curves_csv(fig2, out / "figure2.csv", keys=("delta", "weight"))
         figures.gradient_figure(
@@ -234,17 +268,18 @@ def reproduce(
     )
 
     # The eps study.
-    eps_sum = eps_sweep.eps_summary(preset, data, store)
-    (out / "eps_sweep.md").write_text(eps_sweep.eps_markdown(preset, eps_sum, majority))
-    rows = eps_sweep.eps_rows(preset, eps_sum)
-    figures.write_rows_csv(rows, out / "eps_sweep.csv")
-    figures.eps_figure(
-        rows,
-        majority,
-        f"Adam eps vs BGN: {preset.eps_depth} layers, lr {preset.eps_lr:g}, "
-        f"{preset.eps_seeds} seeds",
-        out / "eps_sweep.png",
-    )
+    if preset.eps_seeds:  # eps_seeds = 0: no eps study
+        eps_sum = eps_sweep.eps_summary(preset, data, store)
+        atomic_write_text(out / "eps_sweep.md", eps_sweep.eps_markdown(preset, eps_sum, majority))
+        rows = eps_sweep.eps_rows(preset, eps_sum)
+        figures.write_rows_csv(rows, out / "eps_sweep.csv")
+        figures.eps_figure(
+            rows,
+            majority,
+            f"Adam eps vs BGN: {preset.eps_depth} layers, lr {preset.eps_lr:g}, "
+            f"{preset.eps_seeds} seeds",
+            out / "eps_sweep.png",
+        )
 
     # The protocol actually used.
     planned = phase1 + phase2
@@ -296,8 +331,8 @@ def reproduce(
             **machine_info(),
         },
     }
-    _write_json(out / "protocol.json", protocol)
-    (out / "protocol.md").write_text(protocol_markdown(protocol))
+    write_json(out / "protocol.json", protocol)
+    atomic_write_text(out / "protocol.md", protocol_markdown(protocol))
     if not quiet:
         print(f"report written to {out} ({_hms(wall)})", file=stream)
     return {"out_dir": str(out), "summary": summary, "best": best, "wall_seconds": wall}
@@ -320,8 +355,10 @@ def _hms(seconds: float) -> str:
     return f"{m}m{s:02d}s"
 
 
-def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=False, default=_json_default) + "\n")
+def write_json(path: Path, obj) -> None:
+    """``obj`` as indented JSON, written atomically (:mod:`tinybgn.files`)."""
+    text = json.dumps(obj, indent=1, sort_keys=False, default=_json_default)
+    atomic_write_text(path, text + "\n")
 
 
 def _json_default(o):

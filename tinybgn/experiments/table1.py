@@ -3,12 +3,16 @@
 Protocol (section 4), for every cell (activation, BN, BGN, depth):
 
 1. **search**: train ``search_runs`` networks at each of the ``lr_count`` log-spaced rates in
-   [lr_min, lr_max]; the best rate has the highest mean test accuracy. A diverged run counts
-   as accuracy 0 here, so a rate that diverges is not chosen; ties go to the smaller rate.
+   [lr_min, lr_max]; the best rate has the highest mean *validation* accuracy
+   (``selection="validation"``), or the highest mean *test* accuracy (``selection="paper"``,
+   the paper's procedure). A diverged run counts as accuracy 0 here, so a rate that diverges
+   is not chosen; ties go to the smaller rate.
 2. **final**: train ``final_runs`` more networks at the best rate (new seeds).
-3. report mean +- std (``np.std``, ddof=0) of the ``search_runs + final_runs`` accuracies at the
-   best rate (5 + 10 = 15 in the paper). Diverged runs are left out of mean and std and counted
-   in the cell.
+3. report the mean and sample sd (ddof=1) of the test accuracies of the final runs
+   (``"validation"``: runs that did not choose the rate), or of the ``search_runs +
+   final_runs`` runs at the best rate (``"paper"``: 5 + 10 = 15 in the paper, biased upwards
+   since the search runs were picked by their test score). Diverged runs are left out of mean
+   and sd and counted in the cell.
 
 Seeds are *paired*: run ``r`` of a given (activation, depth) uses the seed
 ``derive_seed("table1", activation, depth, r)`` for all rates and all four BN/BGN variants, so
@@ -20,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinybgn.experiments.jobs import JobSpec, derive_seed
 from tinybgn.experiments.presets import Preset
+from tinybgn.experiments.spec import JobSpec
+from tinybgn.experiments.sweep import make_spec
 
 #: The paper's Table 1, as printed: activation, BN, BGN, then mean ± std at 30/60/90/120 layers.
 PAPER_TABLE1_TEXT = """
@@ -67,6 +72,7 @@ PAPER_TIMES_90_RELU = {
 ONE_CLASS = 0.95
 
 Config = tuple[str, int, bool, bool]
+TF = (False, True)
 
 
 def configs(preset: Preset) -> list[Config]:
@@ -74,30 +80,21 @@ def configs(preset: Preset) -> list[Config]:
     return [
         (act, depth, bn, bgn)
         for act in preset.activations
-        for bn in (False, True)
+        for bn in preset.batchnorms
         for bgn in (False, True)
         for depth in preset.depths
     ]
 
 
-def _spec(preset: Preset, data: dict, config: Config, lr: float, run: int, **kw) -> JobSpec:
+def _variant(preset: Preset, config: Config) -> dict:
     act, depth, bn, bgn = config
-    return JobSpec(
-        study=kw.pop("study", "table1"),
-        activation=act,
-        depth=depth,
-        batchnorm=bn,
-        bgn=bgn,
-        lr=lr,
-        seed=derive_seed("table1", act, depth, run),
-        run=run,
-        epochs=preset.epochs,
-        batch_size=preset.batch_size,
-        adam_eps=preset.adam_eps,
-        width=preset.width,
-        **data,
-        **kw,
-    )
+    return {**preset.grid().fixed, "activation": act, "depth": depth, "batchnorm": bn, "bgn": bgn}
+
+
+def _spec(preset: Preset, data: dict, config: Config, lr: float, run: int, **kw) -> JobSpec:
+    """Run ``run`` of a cell at rate ``lr``: the preset's grid (:meth:`Preset.grid`) makes it,
+    so ``tinybgn sweep`` on the preset's TOML file plans exactly these runs."""
+    return make_spec(preset.grid(), _variant(preset, config), lr, run, data, **kw)
 
 
 def search_specs(preset: Preset, data: dict) -> list[JobSpec]:
@@ -112,24 +109,21 @@ def search_specs(preset: Preset, data: dict) -> list[JobSpec]:
 
 
 def best_lrs(preset: Preset, data: dict, store) -> dict[Config, float]:
-    """The best rate of every cell from the stored search runs (diverged = accuracy 0)."""
-    best = {}
-    for config in configs(preset):
-        scores = []
-        for lr in preset.lr_grid:
-            accs = [
-                _accuracy_or_zero(store.get(_spec(preset, data, config, lr, run).id))
-                for run in range(preset.search_runs)
-            ]
-            scores.append(np.mean(accs))
-        best[config] = preset.lr_grid[int(np.argmax(scores))]  # argmax: first = smallest rate
-    return best
-
-
-def _accuracy_or_zero(record: dict | None) -> float:
-    if record is None:
-        raise KeyError("a search run is missing from the store; run the search phase first")
-    return 0.0 if record["accuracy"] is None else record["accuracy"]
+    """The best rate of every cell from the stored search runs: highest mean validation
+    accuracy (``selection="paper"``: test accuracy); diverged = 0; ties -> smaller rate."""
+    search = preset.grid().search
+    return {
+        config: search.best(
+            {
+                lr: [
+                    store.get(_spec(preset, data, config, lr, run).id)
+                    for run in range(preset.search_runs)
+                ]
+                for lr in preset.lr_grid
+            }
+        )
+        for config in configs(preset)
+    }
 
 
 def final_specs(preset: Preset, data: dict, best: dict[Config, float]) -> list[JobSpec]:
@@ -161,13 +155,23 @@ def probe_specs(preset: Preset, data: dict, best: dict[Config, float]) -> list[J
     ]
 
 
+def reported_runs(preset: Preset) -> range:
+    """The run indices a cell's value is computed from: the final runs (selection
+    "validation": the search runs chose the rate, so they are not counted), or the search runs
+    at the best rate plus the final runs ("paper", as the paper did: 5 + 10 = 15)."""
+    first = 0 if preset.selection == "paper" else preset.search_runs
+    return range(first, preset.search_runs + preset.final_runs)
+
+
 def cell_records(preset: Preset, data: dict, best: dict[Config, float], store) -> dict:
-    """Config -> the records of its runs at the best rate (search + final)."""
-    out = {}
-    for config in configs(preset):
-        runs = range(preset.search_runs + preset.final_runs)
-        out[config] = [store.get(_spec(preset, data, config, best[config], r).id) for r in runs]
-    return out
+    """Config -> the records of its reported runs at the best rate (see :func:`reported_runs`)."""
+    return {
+        config: [
+            store.get(_spec(preset, data, config, best[config], r).id)
+            for r in reported_runs(preset)
+        ]
+        for config in configs(preset)
+    }
 
 
 def summarize(records: list[dict]) -> dict:
@@ -180,7 +184,7 @@ def summarize(records: list[dict]) -> dict:
         "n_ok": len(ok),
         "diverged": sum(1 for r in records if r is not None and r["diverged"] is not None),
         "mean": float(accs.mean()) if len(ok) else None,
-        "std": float(accs.std()) if len(ok) else None,
+        "std": float(accs.std(ddof=1)) if len(ok) > 1 else None,
         "accuracies": accs.tolist(),
         "top_class_fraction_mean": float(top.mean()) if len(ok) else None,
         "one_class_runs": int(np.sum(top >= ONE_CLASS)),
@@ -189,7 +193,9 @@ def summarize(records: list[dict]) -> dict:
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
-    return "diverged" if mean is None else f"{mean:.3f} ± {std:.3f}"
+    if mean is None:
+        return "diverged"
+    return f"{mean:.3f} ± " + ("-" if std is None else f"{std:.3f}")
 
 
 def _grid(preset: Preset, cell) -> list[str]:
@@ -206,12 +212,19 @@ def _grid(preset: Preset, cell) -> list[str]:
     return lines
 
 
+_SCORED_ON = {"paper": "test", "validation": "validation"}
+_CHOSEN_ON = {
+    "paper": "test set, as in the paper (the choosing runs are counted: biased upwards)",
+    "validation": "validation split; the runs that chose it are not counted",
+}
+
+
 def table1_markdown(preset: Preset, summary: dict, best: dict, majority: float) -> str:
     """Our Table 1 beside the paper's, plus best rates and one-class counts, as markdown.
 
     Each cell: ``ours (paper)``; the best mean per activation and depth is bold, as in the paper.
     """
-    n_runs = preset.search_runs + preset.final_runs
+    n_runs = len(reported_runs(preset))
     bold = _best_per_group(preset, summary)
 
     def accuracy(act, d, bn, bgn):
@@ -230,8 +243,10 @@ def table1_markdown(preset: Preset, summary: dict, best: dict, majority: float) 
         return f"{s['one_class_runs']}/{s['n_ok']}" + ("" if top is None else f" ({top:.2f})")
 
     lines = [
-        f"# Table 1 - test accuracy, mean ± std over {n_runs} runs of {preset.epochs} epochs "
+        f"# Table 1 - test accuracy, mean ± sd over {n_runs} runs of {preset.epochs} epochs "
         f"(paper: 15 runs of 20 epochs)",
+        "",
+        f"Learning rate chosen on the {_CHOSEN_ON[preset.selection]}.",
         "",
         f"Each cell: **ours** (paper). Majority-class baseline of our test split: "
         f"**{majority:.4f}** (a network that predicts one class scores this; the paper's "
@@ -245,7 +260,8 @@ def table1_markdown(preset: Preset, summary: dict, best: dict, majority: float) 
         "",
         *_grid(preset, one_class),
         "",
-        "## Best learning rate per cell (highest mean accuracy of the search runs)",
+        f"## Best learning rate per cell (highest mean {_SCORED_ON[preset.selection]} "
+        "accuracy of the search runs)",
         "",
         *_grid(preset, lambda act, d, bn, bgn: f"{best[(act, d, bn, bgn)]:.2e}"),
     ]
@@ -253,16 +269,14 @@ def table1_markdown(preset: Preset, summary: dict, best: dict, majority: float) 
 
 
 def _rows(preset: Preset) -> list[tuple[str, bool, bool]]:
-    return [
-        (a, bn, bgn) for a in preset.activations for bn in (False, True) for bgn in (False, True)
-    ]
+    return [(a, bn, bgn) for a in preset.activations for bn in preset.batchnorms for bgn in TF]
 
 
 def _best_per_group(preset: Preset, summary: dict) -> set:
     bold = set()
     for act in preset.activations:
         for d in preset.depths:
-            group = [(act, d, bn, bgn) for bn in (False, True) for bgn in (False, True)]
+            group = [(act, d, bn, bgn) for bn in preset.batchnorms for bgn in (False, True)]
             means = [
                 (summary[c]["mean"] if summary[c]["mean"] is not None else -1, c) for c in group
             ]
@@ -300,7 +314,7 @@ def timing_markdown(preset: Preset, summary: dict, steps_per_epoch: int, workers
         r = [
             per_epoch[(a, d, *num)] / per_epoch[(a, d, *den)]
             for a in preset.activations
-            if per_epoch[(a, d, *num)] and per_epoch[(a, d, *den)]
+            if per_epoch.get((a, d, *num)) and per_epoch.get((a, d, *den))
         ]
         return f"× {np.median(r):.2f}" if r else "-"
 
