@@ -5,7 +5,8 @@ store: lock, quarantine, read-only reads), ``jobs`` (running one spec; the resum
 any ``concurrent.futures`` executor), ``sweep`` (TOML grids: ``tinybgn sweep``), ``timing``
 (measured step times for ``--dry-run``), ``presets`` (paper / standard / fashion-full / quick /
 smoke, shipped as TOML grids in ``grids/``), ``table1`` (learning-rate search, aggregation,
-markdown), ``eps_sweep`` (Adam's eps vs BGN), ``figures`` (matplotlib), ``report`` (``reproduce``: all of it into one folder),
+markdown), ``eps_sweep`` (Adam's eps vs BGN), ``figures`` (matplotlib), ``report``
+(``reproduce``: all of it into one folder),
 ``cli`` (``tinybgn train`` and ``tinybgn reproduce``).
 
 From Python::

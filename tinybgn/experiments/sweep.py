@@ -51,6 +51,9 @@ GRID_KEYS = (
     "batchnorm bgn bgn_kappa bgn_every bgn_scope optimizer lr adam_eps momentum grad_method "
     "clip_norm probe probe_batch monitor"
 ).split()
+#: Values of keys a grid leaves out (the other spec keys have their JobSpec defaults; depth,
+#: activation and epochs must be given).
+GRID_DEFAULTS = {"batchnorm": False, "bgn": False, "batch_size": 32}
 DATA_KEYS = ("dataset", "n_train", "n_val", "n_test", "data_seed")
 META_KEYS = ("name", "study", "seeds", "seed_keys", "notes")
 SECTIONS = ("lr_search", "reproduce")
@@ -215,12 +218,13 @@ def make_spec(grid: Grid, variant: dict, lr: float, run: int, data: dict, **labe
     values = {k: v for k, v in variant.items() if k != "lr"}
     seed = derive_seed(grid.study, *[variant.get(k) for k in grid.seed_keys], run)
     selection = {} if grid.search is None else {"selection": grid.search.selection}
-    fields = {**values, **data, **selection, **labels}
+    fields = {**GRID_DEFAULTS, **values, **data, **selection, **labels}
     fields.setdefault("study", grid.study)
     try:
         return JobSpec(lr=lr, run=run, seed=seed, **fields)
-    except TypeError as err:
-        raise SpecError(f"grid {grid.name}: {err}") from None
+    except TypeError as err:  # a required key is missing
+        missing = str(err).split("argument", 1)[-1].strip(": s")
+        raise SpecError(f"grid {grid.name}: set the key(s) {missing}") from None
 
 
 def search_specs(grid: Grid, data_for) -> list[JobSpec]:
