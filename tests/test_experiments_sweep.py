@@ -142,3 +142,15 @@ def test_dry_run_projects_wall_time_without_training(shared_data, tmp_path, caps
     err = capsys.readouterr().err
     assert "868 runs" in err and "projected wall time on 2 workers" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_grid_this_tinybgn_cannot_run_fails_before_training(shared_data, tmp_path, capsys):
+    grid = tmp_path / "g.toml"  # residual_mlp has no bgn_every (or is missing altogether)
+    text = GRID.format(third="lr = 1e-3").replace('"tanh"', '"tanh"\nbuilder = "residual_mlp"')
+    grid.write_text(text.replace("bgn_kappa = [1.0, 4.0]", "bgn_every = [1, 3]"))
+    out = tmp_path / "o"
+    args = ["sweep", str(grid), "--out", str(out), "--data-dir", str(shared_data / "mnist"),
+            "--no-download", "--quiet"]  # fmt: skip
+    assert main(args) == 2
+    assert "residual_mlp" in capsys.readouterr().err
+    assert read_records(out / "runs.jsonl") == ({}, [])  # nothing trained, nothing stored

@@ -152,18 +152,30 @@ def _takes(fn: Callable, name: str) -> bool:
     return name in inspect.signature(fn).parameters
 
 
-def build_model(spec: JobSpec, in_features: int, out_features: int = 10):
-    """The network of ``spec``: ``tinybgn.mlp`` or ``tinybgn.residual_mlp`` with the spec's
-    depth, width, activation, BN/BGN and BGN options, weights drawn from ``spec.seed``.
-
-    Options at their defaults are not passed, so a builder that lacks a newer option still
-    builds the runs that do not use it; one that is used but missing is a clear error."""
+def _builder(spec: JobSpec) -> tuple[Callable, dict]:
+    """The builder function of ``spec`` and the options to pass beyond the basic ones: options
+    at their defaults are not passed, so a builder that lacks a newer option still builds the
+    runs that do not use it; one that is used but missing is a clear error."""
     import tinybgn
 
     builder = getattr(tinybgn, spec.builder, None)
     if builder is None:
         raise SpecError(f"builder {spec.builder!r} is not available in this tinybgn")
-    kwargs = dict(
+    options = {}
+    for name, default in {"bgn_kappa": None, "bgn_every": 1, "bgn_scope": "batch"}.items():
+        value = getattr(spec, name)
+        if value != default:
+            if not _takes(builder, name):
+                raise SpecError(f"{spec.builder}() of this tinybgn has no option {name!r}")
+            options[name] = value
+    return builder, options
+
+
+def build_model(spec: JobSpec, in_features: int, out_features: int = 10):
+    """The network of ``spec``: ``tinybgn.mlp`` or ``tinybgn.residual_mlp`` with the spec's
+    depth, width, activation, BN/BGN and BGN options, weights drawn from ``spec.seed``."""
+    builder, options = _builder(spec)
+    return builder(
         in_features=in_features,
         hidden=(spec.width,) * spec.depth,
         out_features=out_features,
@@ -171,15 +183,16 @@ def build_model(spec: JobSpec, in_features: int, out_features: int = 10):
         batchnorm=spec.batchnorm,
         bgn=spec.bgn,
         seed=spec.seed,
+        **options,
     )
-    options = {"bgn_kappa": None, "bgn_every": 1, "bgn_scope": "batch"}
-    for name, default in options.items():
-        value = getattr(spec, name)
-        if value != default:
-            if not _takes(builder, name):
-                raise SpecError(f"{spec.builder}() of this tinybgn has no option {name!r}")
-            kwargs[name] = value
-    return builder(**kwargs)
+
+
+def check_runnable(spec: JobSpec) -> None:
+    """Raise SpecError now if this tinybgn cannot run ``spec`` (a builder, option, gradient
+    method or monitor it lacks), so a sweep fails before training instead of per job."""
+    _builder(spec)
+    build_grad_method(spec)
+    _monitor_hook(spec)
 
 
 def build_optimizer(spec: JobSpec, model):
@@ -217,20 +230,31 @@ def build_grad_method(spec: JobSpec):
 #: The per-layer monitor (issue 12, mechanism study): a function
 #: ``training_monitor(model, optimizer, x, y, previous) -> dict`` in :mod:`tinybgn.probes`,
 #: called at every epoch end on the probe batch with the previous epoch's result (or None);
-#: its dicts form ``record["monitor"]``. Until it exists, monitored runs record
-#: ``{"unavailable": ...}`` instead.
+#: its dicts form ``record["monitor"]``. Without it, monitored specs are refused before training
+#: (:func:`check_runnable`), never stored without their monitor.
 MONITOR_HOOK = "training_monitor"
 
 
-def _monitor(spec: JobSpec, model, optimizer, ds) -> tuple[list | dict | None, Callable | None]:
-    """``(record["monitor"] value, progress callback)`` for a monitored spec."""
+def _monitor_hook(spec: JobSpec) -> Callable | None:
     if not spec.monitor:
-        return None, None
+        return None
     import tinybgn.probes
 
     hook = getattr(tinybgn.probes, MONITOR_HOOK, None)
     if hook is None:
-        return {"unavailable": f"tinybgn.probes.{MONITOR_HOOK} is not in this tinybgn"}, None
+        raise SpecError(f"monitor = true needs tinybgn.probes.{MONITOR_HOOK} (not in this tinybgn)")
+    return hook
+
+
+def _monitor(spec: JobSpec, model, optimizer, ds) -> tuple[list | None, Callable | None]:
+    """``(record["monitor"] list, progress callback)`` for a monitored spec."""
+    hook = _monitor_hook(spec)
+    if hook is None:
+        return None, None
+    import tinybgn.probes
+
+    if hasattr(tinybgn.probes, "snapshot_weights"):  # so epoch 1 gets its update size too
+        tinybgn.probes.snapshot_weights(model)
     xp, yp = probe_batch(ds.x_train, ds.y_train, spec.probe_batch)
     epochs: list[dict] = []
 
@@ -501,6 +525,10 @@ def run_sweep(
     """
     specs = list(dict.fromkeys(specs))  # drop duplicates, keep order
     todo = sorted((s for s in specs if s.id not in store), key=lambda s: -s.cost())
+    kinds = {(s.builder, s.bgn_kappa, s.bgn_every, s.bgn_scope, s.grad_method, s.monitor): s
+             for s in todo}  # fmt: skip
+    for spec in kinds.values():
+        check_runnable(spec)
     data_dir = None if data_dir is None else str(data_dir)
     failures: list[str] = []
     first_traceback = ""

@@ -284,10 +284,13 @@ def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet,
     # The protocol actually used.
     planned = phase1 + phase2
     protocol = {
+        "epochs": preset.epochs,
+        "selection": preset.selection,
         "preset": {k: v for k, v in asdict(preset).items()},
         "lr_grid": preset.lr_grid,
         "data": {
             **ds.info,
+            "source": data_source(ds.info),
             "carved_split_warning": carve_warning,
             "fingerprint": data["data_fingerprint"],
             "majority_class_baseline": majority,
@@ -306,8 +309,16 @@ def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet,
             "evaluation": "test accuracy after the last epoch (no epoch selection)",
             "seeds": "derive_seed('table1', activation, depth, run) - paired over rates and "
             "BN/BGN variants; eps sweep: derive_seed('eps', activation, run)",
-            "lr_selection": "highest mean test accuracy of the search runs (diverged = 0; "
-            "ties -> smaller rate). NB: the test split is used for selection, as in the paper",
+            "selection": preset.selection,
+            "lr_selection": (
+                "highest mean test accuracy of the search runs (diverged = 0; ties -> smaller "
+                "rate); the search runs at the best rate are counted in the cell. NB: the test "
+                "split is used for selection, as in the paper (selection = 'paper')"
+                if preset.selection == "paper"
+                else "highest mean validation accuracy of the search runs (diverged = 0; ties "
+                "-> smaller rate); Table 1 reports the test accuracy of the final runs only "
+                "(selection = 'validation')"
+            ),
             "probe_batch": f"{preset.probe_batch} training examples (default_rng(0))",
         },
         "execution": {
@@ -374,10 +385,12 @@ def protocol_markdown(p: dict) -> str:
     lines = [
         f"# Protocol of this report (preset `{pr['name']}`)",
         "",
-        f"- **Data**: {d['name']}, split: **{d['split']}**; {d['n_train']} train / "
-        f"{d['n_test']} test examples; folder `{d['directory']}` (found via {d['found_via']}); "
-        f"fingerprint {d['fingerprint']}.",
+        f"- **Data**: {d['source']}; {d['name']}, split: **{d['split']}**; {d['n_train']} "
+        f"train / {d.get('n_val', 0)} validation / {d['n_test']} test examples; folder "
+        f"`{d['directory']}` (found via {d['found_via']}); fingerprint {d['fingerprint']}.",
     ]
+    if d.get("validation"):
+        lines.append(f"- Validation: {d['validation']}")
     if d.get("carved_split_warning"):
         lines.append(f"- **Warning**: {d['carved_split_warning']}")
     if d.get("subsets"):
