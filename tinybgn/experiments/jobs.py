@@ -306,10 +306,8 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
         ds.y_test,
         epochs=spec.epochs,
         batch_size=spec.batch_size,
-        lr=spec.lr,
-        eps=spec.adam_eps,
         seed=spec.seed,
-        optimizer=optimizer,
+        optimizer=optimizer,  # it holds lr (and Adam's eps)
         progress=at_epoch_end,
         **extra,
     )

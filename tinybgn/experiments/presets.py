@@ -5,12 +5,24 @@ and 120, ReLU / sigmoid / tanh, with and without BatchNorm (BN), with and withou
 20 epochs; a learning-rate search over 19 log-spaced rates in [1e-4, 1e-2] with 5 runs per rate;
 then 10 more runs at the best rate; Table 1 reports mean +- std over those 15 runs.
 
-* ``paper``: exactly that, on the full MNIST (60k train / 10k test). About 48 x 105 = 5040 runs
-  of 20 epochs: weeks on 2 cores; meant for a bigger machine or a distributed executor.
-* ``quick``: the same design scaled to finish in about an hour on a 2-core machine with only the
-  real MNIST test set (carved into 8000 train / 2000 test): 5 log-spaced rates, 1 run each, then
-  2 more runs at the best rate (3 values per cell), few epochs. Sized from measured step times.
-* ``smoke``: every code path in well under 2 minutes (tiny depths and data); run by CI.
+Each preset is a TOML grid file shipped in ``grids/`` (``tinybgn sweep standard`` runs its
+Table 1 part; ``tinybgn reproduce --preset standard`` all of it); the sizing arithmetic of each is
+in its file, from the step times measured in :mod:`tinybgn.experiments.timing`, and
+``tinybgn reproduce --preset NAME --dry-run`` prints the projected wall time.
+
+* ``paper``: exactly that, on the full MNIST (60k train / 10k test), the rate chosen on the test
+  set and the search runs counted (``selection = "paper"``). About 5100 runs of 20 epochs:
+  weeks on 2 cores; meant for a bigger machine or a distributed executor.
+* ``standard``: 20 epochs, all 48 cells, 7 rates x 1 search run scored on a *validation* split,
+  then 10 final runs per cell reported on test; the real MNIST test set carved into 7000 train /
+  1000 validation / 2000 test. About 3 hours on 2 workers here.
+* ``fashion-full``: the full Fashion-MNIST (55k train / 5k validation / 10k test), 20 epochs,
+  90 layers, no BN, 5 final runs per cell. About 1.6 hours on 2 workers here.
+* ``quick``: the paper's design scaled to well under an hour (carved 8000 train / 2000 test,
+  5 rates x 1 run, then 2 more, 6 epochs), with the paper's selection: the preset of the
+  committed ``docs/results/quick*`` reports, whose runs it plans with the same ids.
+* ``smoke``: every code path in well under 2 minutes (tiny depths and data); run by CI; falls
+  back to the embedded real MNIST sample when no MNIST is found.
 
 Every field is also a command-line flag of ``tinybgn reproduce`` (see ``cli.py``).
 """
