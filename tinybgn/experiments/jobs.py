@@ -463,6 +463,16 @@ def _hms(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
+def single_thread_blas() -> int | None:
+    """Make this process's BLAS use one thread, where :mod:`tinybgn.blas` can; return the
+    previous count (None if unknown or not settable)."""
+    try:
+        from tinybgn.blas import set_num_threads
+    except ImportError:
+        return None
+    return set_num_threads(1)
+
+
 def worker_init(parent_pid: int, poll_seconds: float = 0.5) -> None:
     """Run in every local worker at start: single-threaded BLAS, and exit when the parent dies.
 
@@ -472,12 +482,7 @@ def worker_init(parent_pid: int, poll_seconds: float = 0.5) -> None:
     parent (an orphan is re-parented, so ``os.getppid()`` changes) and ends the process with
     ``os._exit``: nothing of a dead parent's sweep is worth finishing, its store is not written.
     """
-    try:
-        from tinybgn.blas import set_num_threads
-    except ImportError:
-        pass
-    else:
-        set_num_threads(1)
+    single_thread_blas()
 
     def watch() -> None:
         while os.getppid() == parent_pid:
