@@ -140,7 +140,7 @@ def test_dry_run_projects_wall_time_without_training(shared_data, tmp_path, caps
             "--data-dir", str(shared_data / "mnist"), "--out", str(tmp_path / "o")]  # fmt: skip
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert "868 runs" in err and "projected wall time on 2 workers" in err
+    assert "880 runs" in err and "projected wall time on 2 workers" in err
     assert not (tmp_path / "o").exists()
 
 

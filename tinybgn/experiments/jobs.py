@@ -446,6 +446,8 @@ class Progress:
         elif record["diverged"] is not None:
             d = record["diverged"]
             result = f"diverged (epoch {d['epoch']}, {d['stage']} layer {d['layer_index']})"
+        elif record["accuracy"] is None:  # 0 epochs: measured at initialisation
+            result = "probed at initialisation"
         else:
             result = f"acc {record['accuracy']:.4f} ({record['train_seconds']:.1f} s)"
         print(

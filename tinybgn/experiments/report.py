@@ -33,10 +33,8 @@ from tinybgn.experiments.jobs import (
     BLAS_SINGLE_THREAD,
     Progress,
     code_version,
-    derive_seed,
     executor_for,
     machine_info,
-    probe_batch,
     run_sweep,
 )
 from tinybgn.experiments.presets import Preset
@@ -86,7 +84,8 @@ def dry_run(preset: Preset, *, data_dir=None, download=True, workers=2, stream=N
     phases = {
         "search": table1.search_specs(preset, data),
         "final": table1.final_specs(preset, data, placeholder),
-        "probes": table1.probe_specs(preset, data, placeholder),
+        "probes": table1.probe_specs(preset, data, placeholder)
+        + table1.init_probe_specs(preset, data),
         "eps": eps_sweep.eps_specs(preset, data),
     }
     costs = {name: [_cost(s, ds) for s in specs] for name, specs in phases.items()}
@@ -103,32 +102,17 @@ def dry_run(preset: Preset, *, data_dir=None, download=True, workers=2, stream=N
     return {"runs": len(every), "core_seconds": sum(every), "projected_wall_seconds": wall}
 
 
-def figure1_data(preset: Preset, ds) -> dict:
-    """||delta|| and ||grad_W|| per layer at initialisation for every activation and variant.
-
-    Weights come from run 0's seed of the figure depth, so they are the very networks that
-    the probed runs of Figures 2-3 start from.
-    """
-    xp, yp = probe_batch(ds.x_train, ds.y_train, preset.probe_batch)
-    data: dict = {}
-    for act in preset.activations:
-        data[act] = {}
-        for bn in preset.batchnorms:
-            for bgn in (False, True):
-                model = tinybgn.mlp(
-                    in_features=ds.x_train.shape[1],
-                    hidden=(preset.width,) * preset.figure_depth,
-                    activation=act,
-                    batchnorm=bn,
-                    bgn=bgn,
-                    seed=derive_seed("table1", act, preset.figure_depth, 0),
-                )
-                norms = tinybgn.gradient_norms(model, xp, yp)
-                data[act][figures.variant_name(bn, bgn)] = {
-                    "delta": norms["delta"].tolist(),
-                    "weight": norms["weight"].tolist(),
-                }
-    return data
+def figure1_data(preset: Preset, data: dict, store) -> dict:
+    """||delta|| and ||grad_W|| per layer at initialisation for every activation and variant,
+    from the stored ``init_probe`` runs (0 epochs; :func:`table1.init_probe_specs`). Their
+    weights come from run 0's seed of the figure depth: the very networks the probed runs of
+    Figures 2-3 start from."""
+    fig1: dict = {}
+    for spec in table1.init_probe_specs(preset, data):
+        probe = store.get(spec.id)["probe"][f"trained_bgn{int(spec.bgn)}"]
+        name = figures.variant_name(spec.batchnorm, spec.bgn)
+        fig1.setdefault(spec.activation, {})[name] = probe
+    return fig1
 
 
 def reproduce(
@@ -170,23 +154,17 @@ def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet,
     if not quiet:
         print(f"data: {data_source(ds.info)}; {ds.info['split']}", file=stream)
 
-    # Figure 1 - at initialisation, no training needed.
-    fig1 = figure1_data(preset, ds)
-    write_json(out / "figure1.json", fig1)
-    figures.write_curves_csv(fig1, out / "figure1.csv", keys=("delta", "weight"))
-    figures.gradient_figure(
-        fig1,
-        f"Figure 1 - gradient norms at initialisation, {preset.figure_depth} hidden layers "
-        f"(batch of {preset.probe_batch})",
-        out / "figure1.png",
-    )
-
     # Both phases share one pool: its workers import the engine once, so every run of this
     # invocation uses the same code even if the files change meanwhile.
     commit_start = code_version()
     with executor_for(executor, workers) as pool:
-        # Phase 1 - learning-rate search and the eps sweep (independent of each other).
-        phase1 = table1.search_specs(preset, data) + eps_sweep.eps_specs(preset, data)
+        # Phase 1 - learning-rate search, the eps sweep and Figure 1's networks at
+        # initialisation (0-epoch probe runs, so a report can be rebuilt from the store alone).
+        phase1 = (
+            table1.search_specs(preset, data)
+            + eps_sweep.eps_specs(preset, data)
+            + table1.init_probe_specs(preset, data)
+        )
         run_sweep(
             phase1,
             store,
@@ -236,7 +214,16 @@ def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet,
         },
     )
 
-    # Figures 2 and 3 from the probed runs.
+    # Figure 1 from the 0-epoch probe runs, Figures 2 and 3 from the probed trained runs.
+    fig1 = figure1_data(preset, data, store)
+    write_json(out / "figure1.json", fig1)
+    figures.write_curves_csv(fig1, out / "figure1.csv", keys=("delta", "weight"))
+    figures.gradient_figure(
+        fig1,
+        f"Figure 1 - gradient norms at initialisation, {preset.figure_depth} hidden layers "
+        f"(batch of {preset.probe_batch})",
+        out / "figure1.png",
+    )
     fig2: dict = {}
     fig3: dict = {}
     for spec in table1.probe_specs(preset, data, best):

@@ -66,7 +66,7 @@ NEW_DEFAULTS: dict[str, object] = {
 }
 
 _FLOATS = ("lr", "adam_eps", "momentum", "clip_norm", "bgn_kappa")
-_POSITIVE_INTS = ("depth", "width", "epochs", "batch_size", "probe_batch", "bgn_every")
+_POSITIVE_INTS = ("depth", "width", "batch_size", "probe_batch", "bgn_every")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ class JobSpec:
     """Everything that determines one training run (see the module docstring for the keys).
 
     ``study`` and ``run`` are labels: ``study`` is ``"table1"`` (Table 1's search and final
-    runs), ``"figures"`` (probed runs), ``"eps"`` or a sweep's own name; ``run`` is the index of
+    runs), ``"figures"`` (probed runs), ``"init_probe"`` (``epochs=0``: probed at
+    initialisation, Figure 1), ``"eps"`` or a sweep's own name; ``run`` is the index of
     the seed. ``data_fingerprint`` identifies the files and split, so records made on different
     data never share an id. Values are normalised on construction (``lr=1`` becomes ``1.0``), so
     a TOML integer and a Python float give the same id.
@@ -123,7 +124,8 @@ class JobSpec:
         for name in ("batchnorm", "bgn", "probe", "monitor"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"spec key {name!r} must be true or false")
-        for name in (*_POSITIVE_INTS, "seed", "run", "data_seed", "n_val", "n_train", "n_test"):
+        for name in (*_POSITIVE_INTS, "epochs", "seed", "run", "data_seed", "n_val", "n_train",
+                     "n_test"):  # fmt: skip
             value = getattr(self, name)
             if value is None and name in ("n_train", "n_test"):
                 continue

@@ -155,6 +155,27 @@ def probe_specs(preset: Preset, data: dict, best: dict[Config, float]) -> list[J
     ]
 
 
+def init_probe_specs(preset: Preset, data: dict) -> list[JobSpec]:
+    """Figure 1: per (activation, BN, BGN) one network of ``figure_depth`` layers with run 0's
+    seed, probed at initialisation (``epochs=0``, study ``"init_probe"``): its record's
+    ``probe["trained_bgn<BGN>"]`` holds ||delta|| and ||grad_W|| per layer. The rate is unused."""
+    return [
+        _spec(
+            preset,
+            data,
+            config,
+            preset.lr_grid[0],
+            0,
+            study="init_probe",
+            epochs=0,
+            probe=True,
+            probe_batch=preset.probe_batch,
+        )
+        for config in configs(preset)
+        if config[1] == preset.figure_depth
+    ]
+
+
 def reported_runs(preset: Preset) -> range:
     """The run indices a cell's value is computed from: the final runs (selection
     "validation": the search runs chose the rate, so they are not counted), or the search runs
