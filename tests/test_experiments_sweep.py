@@ -129,6 +129,8 @@ def test_sweep_lr_search_and_bad_grids(shared_data, tmp_path, capsys):
     records, _ = read_records(out / "runs.jsonl")
     assert len(records) == 4 * (2 + 1)  # 4 variants x (2 search rates + 1 final run)
     assert "validation" in (out / "sweep.md").read_text()
+    protocol = json.loads((out / "protocol-tiny.json").read_text())
+    assert protocol["selection"] == "validation" and protocol["data"][0]["n_val"] == 100
     grid.write_text('name = "x"\nlr = 1e-3\ndepht = 3\n')
     assert main(["sweep", str(grid), "--out", str(out)]) == 2
     assert "unknown keys ['depht']" in capsys.readouterr().err

@@ -491,10 +491,37 @@ def run_grid(
         out / "sweep.json",
         {"grid": grid.name, "varying": keys, "data": sources, "rows": rows, "runs": n_runs},
     )
+    write_json(out / f"protocol-{grid.name}.json", sweep_protocol(grid, planned, workers))
     atomic_write_text(out / "sweep.md", sweep_markdown(grid, rows, sources))
     if not quiet:
         print(f"sweep written to {out} ({hms(time.monotonic() - tic)})", file=stream)
     return {"rows": rows, "runs": n_runs, "out_dir": str(out)}
+
+
+def sweep_protocol(grid: Grid, planned: dict, workers: int) -> dict:
+    """What a sweep ran on: the grid as read, the LR search, each dataset's description and
+    the machine (a report names the data source from it)."""
+    from dataclasses import asdict
+
+    from tinybgn.experiments.jobs import code_version, machine_info
+
+    return {
+        "grid": grid.name,
+        "study": grid.study,
+        "fixed": grid.fixed,
+        "axes": grid.axes,
+        "seeds": grid.seeds,
+        "seed_keys": list(grid.seed_keys),
+        "lr_search": None if grid.search is None else asdict(grid.search),
+        "selection": None if grid.search is None else grid.search.selection,
+        "epochs": grid.fixed.get("epochs", grid.axes.get("epochs")),
+        "data": [
+            {**ds.info, "source": data_source(ds.info), "carved_split_warning": warning}
+            for ds, _, warning in planned.values()
+        ],
+        "execution": {"workers": workers, "finished": _now()},
+        "versions": {"git_commit": code_version(), **machine_info()},
+    }
 
 
 def _cost(spec: JobSpec, ds) -> float:
