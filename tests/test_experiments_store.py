@@ -163,3 +163,23 @@ def test_workers_exit_when_reproduce_is_killed(mnist_dir, tmp_path):
                 os.kill(p, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_smoke_falls_back_to_the_embedded_sample_without_data(tmp_path, monkeypatch, capsys):
+    import inspect
+
+    from tinybgn.data import load_dataset
+
+    if "fallback" not in inspect.signature(load_dataset).parameters:
+        pytest.skip("load_dataset has no fallback= yet (the data helper's embedded sample)")
+    monkeypatch.delenv("TINYBGN_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    out = tmp_path / "smoke"
+    args = ["reproduce", "--preset", "smoke", "--no-download", "--depths", "3",
+            "--figure-depth", "3", "--activations", "tanh", "--lr-count", "1",
+            "--eps-seeds", "0", "--data-dir", str(tmp_path / "none"), "--out", str(out),
+            "--quiet"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    protocol = json.loads((out / "protocol.json").read_text())
+    assert protocol["data"]["source"].startswith("embedded sample of")
+    assert "embedded sample of" in (out / "protocol.md").read_text()
