@@ -331,9 +331,21 @@ def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet,
     }
     write_json(out / "protocol.json", protocol)
     atomic_write_text(out / "protocol.md", protocol_markdown(protocol))
+    analysis_report(out, store.records, protocol)
     if not quiet:
         print(f"report written to {out} ({_hms(wall)})", file=stream)
     return {"out_dir": str(out), "summary": summary, "best": best, "wall_seconds": wall}
+
+
+def analysis_report(out: Path, records: dict, protocol: dict) -> dict | None:
+    """Rebuild the tables and figures from the stored runs with ``tinybgn report``'s code
+    (:func:`tinybgn.experiments.analysis.build_report`: statistics, claims, every variant),
+    where this tinybgn has it; its files replace the ones written above. None otherwise."""
+    try:
+        from tinybgn.experiments.analysis import build_report
+    except ImportError:
+        return None
+    return build_report(list(records.values()), out, protocol=protocol)
 
 
 def _load_average() -> float | None:

@@ -413,7 +413,7 @@ def run_grid(
     of runs and their projected wall time (from :mod:`tinybgn.experiments.timing`), train
     nothing. Returns ``{"rows", "runs", "projected_wall_seconds", ...}``."""
     from tinybgn.experiments.jobs import Progress, executor_for, run_sweep
-    from tinybgn.experiments.report import check_out_dir, write_json
+    from tinybgn.experiments.report import analysis_report, check_out_dir, write_json
     from tinybgn.experiments.store import JsonlStore
     from tinybgn.files import atomic_write_text
 
@@ -490,7 +490,9 @@ def run_grid(
         out / "sweep.json",
         {"grid": grid.name, "varying": keys, "data": sources, "rows": rows, "runs": n_runs},
     )
-    write_json(out / f"protocol-{grid.name}.json", sweep_protocol(grid, planned, workers))
+    protocol = sweep_protocol(grid, planned, workers)
+    write_json(out / f"protocol-{grid.name}.json", protocol)
+    analysis_report(out, store.records, protocol)
     atomic_write_text(out / "sweep.md", sweep_markdown(grid, rows, sources))
     if not quiet:
         print(f"sweep written to {out} ({hms(time.monotonic() - tic)})", file=stream)
@@ -512,6 +514,8 @@ def sweep_protocol(grid: Grid, planned: dict, workers: int) -> dict:
         "seeds": grid.seeds,
         "seed_keys": list(grid.seed_keys),
         "lr_search": None if grid.search is None else asdict(grid.search),
+        # read by tinybgn report to tell search runs (run < search_runs) from final runs
+        "preset": {"search_runs": None if grid.search is None else grid.search.runs},
         "selection": None if grid.search is None else grid.search.selection,
         "epochs": grid.fixed.get("epochs", grid.axes.get("epochs")),
         "data": [
