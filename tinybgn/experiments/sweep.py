@@ -44,6 +44,7 @@ import numpy as np
 
 from tinybgn.experiments.jobs import data_fingerprint, derive_seed, load_data
 from tinybgn.experiments.spec import JobSpec, SpecError
+from tinybgn.experiments.store import read_records
 
 #: Spec keys a grid may set (scalar) or vary (list).
 GRID_KEYS = (
@@ -449,9 +450,12 @@ def run_grid(
             n = grid.search.runs * len(lrs) + grid.search.final_runs if grid.search else grid.seeds
             costs += [_cost(make_spec(grid, v, lrs[0], 0, fields), ds)] * n
         wall = projected_wall_seconds(costs, workers)
+        stored, _ = read_records(out / "runs.jsonl")  # read-only
+        done = len({s.id for s in search_specs(grid, data_for)} & set(stored))
         print(
             f"{grid.name}: {len(grid.variants())} variants (varying {', '.join(grid.varying)}),"
-            f" {len(costs)} runs, {sum(costs) / 3600:.2f} core-hours; projected wall time on "
+            f" {len(costs)} runs ({done} of the first phase already in {out / 'runs.jsonl'}, "
+            f"counted too), {sum(costs) / 3600:.2f} core-hours; projected wall time on "
             f"{workers} workers: {hms(wall)} (measured step times, tinybgn.experiments.timing)",
             file=stream,
         )
