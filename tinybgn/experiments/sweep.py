@@ -2,7 +2,7 @@
 
 A grid file (read with the standard library's ``tomllib``)::
 
-    name = "kappa-optim"          # the sweep's name: the runs' ``study``, the seeds' label
+    name = "kappa-optim"          # the sweep's name (output files; the runs' study)
     dataset = "mnist"             # scalar keys are fixed for every run ...
     n_train = 600
     epochs = 1
@@ -11,7 +11,7 @@ A grid file (read with the standard library's ``tomllib``)::
     bgn_kappa = [1.0, 8.0]        # ... list keys are grid axes: every combination is a variant
     optimizer = ["adam", "sgd"]
     lr = 0.001
-    seeds = 2                     # runs per variant (run r uses derive_seed(name, ..., r))
+    seeds = 2                     # runs per variant (run r: derive_seed(study, ..., r))
 
     [lr_search]                   # optional: search the rate per variant, then final runs
     lr_min = 1e-4                 # lr_count log-spaced rates in [lr_min, lr_max] (or lrs = [...])
@@ -22,11 +22,12 @@ A grid file (read with the standard library's ``tomllib``)::
     selection = "validation"      # score the search on validation ("paper": on test)
 
 Keys: every :class:`~tinybgn.experiments.spec.JobSpec` key except the labels and the planned
-data fields (:data:`GRID_KEYS`), plus ``name``, ``seeds``, ``seed_keys`` (keys whose value enters
-the seed, e.g. ``["activation", "depth"]`` as in Table 1; default: none, so *every* variant of a
-run index starts from the same seed - paired comparisons), ``notes``. A ``[reproduce]`` table
-holds the extra settings of a ``tinybgn reproduce`` preset and is ignored by a sweep; so the
-Table 1 presets (``grids/*.toml`` in this package) are grids too.
+data fields (:data:`GRID_KEYS`), plus ``name``, ``study`` (the runs' label and the seeds' first
+part; default: the name), ``seeds``, ``seed_keys`` (keys whose value enters the seed, e.g.
+``["activation", "depth"]`` as in Table 1; default: none, so *every* variant of a run index
+starts from the same seed - paired comparisons), ``notes``. A ``[reproduce]`` table holds the
+extra settings of a ``tinybgn reproduce`` preset and is ignored by a sweep; so the Table 1
+presets (``grids/*.toml`` in this package) are grids too.
 """
 
 from __future__ import annotations
@@ -159,10 +160,18 @@ def parse_grid(config: dict, source: str = "grid") -> Grid:
             raise SpecError(f"{source}: axis {key!r} is an empty list")
     search = None
     if "lr_search" in sections:
+        if "lr" in config:
+            raise SpecError(f"{source}: give lr or an [lr_search] table, not both")
         search = _parse_search(sections["lr_search"], source)
     elif "lr" not in config:
         raise SpecError(f"{source}: give lr (fixed or a list) or an [lr_search] table")
     grid = Grid(name, fixed, axes, study, seeds, seed_keys, search, notes, sections)
+    if search is not None and search.selection == "validation":
+        if any(not v.get("n_val") for v in grid.variants()):
+            raise SpecError(
+                f"{source}: selection 'validation' scores the search on a validation split: "
+                "set n_val > 0 (or selection = 'paper')"
+            )
     for variant in grid.variants()[:1]:  # check one spec early: bad values fail before training
         make_spec(grid, variant, search.lrs[0] if search else variant["lr"], 0, {})
     return grid
