@@ -135,6 +135,12 @@ def test_sweep_lr_search_and_bad_grids(shared_data, tmp_path, capsys):
     assert main(["sweep", str(grid), "--out", str(out)]) == 2
     assert "unknown keys ['depht']" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "missing.toml"), "--out", str(out)]) == 2
+    grid.write_text(GRID.format(third="[lr_search]\nlrs = [1e-3]").replace("n_val = 100", ""))
+    assert main(["sweep", str(grid), "--out", str(out)]) == 2
+    assert "set n_val > 0" in capsys.readouterr().err  # refused before any training
+    grid.write_text(GRID.format(third="lr = 1e-3\n[lr_search]\nlrs = [1e-3]"))
+    assert main(["sweep", str(grid), "--out", str(out)]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 def test_dry_run_projects_wall_time_without_training(shared_data, tmp_path, capsys):
