@@ -164,7 +164,8 @@ def test_train_command_writes_history_and_checkpoint(shared_data, tmp_path, caps
     mnist = shared_data / "mnist"
     if not mnist.is_dir():
         pytest.skip(f"no MNIST at {mnist}")
-    args = ["train", "--data-dir", str(mnist), "--n-train", "300", "--n-test", "100"]
+    args = ["train", "--data-dir", str(mnist), "--no-download", "--n-train", "300"]
+    args += ["--n-test", "100"]
     args += ["--depth", "3", "--epochs", "2", "--activation", "sigmoid", "--bgn"]
     args += ["--checkpoint", str(tmp_path / "c.npz"), "--history", str(tmp_path / "h.json")]
     assert main(args) == 0
