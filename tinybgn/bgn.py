@@ -73,16 +73,24 @@ class BGN(Layer):
         kappa = math.sqrt(d) if self.kappa is None else float(self.kappa)
         if self.scope == "sample":
             return self._backward_per_sample(g, kappa)
-        self.g_norm = l2_norm(g)
         if self.frozen:
-            if self.fixed_n_K is None and self.g_norm > 0:
-                self.fixed_n_K = self.g_norm / kappa  # eq. (8), measured once
-            self.n_K = self.fixed_n_K
-            if self.n_K is None:
-                return np.zeros_like(g)
-            return rescale(g, self.n_K, 1.0)  # eq. (5) with a constant n_K: g / n_K
+            return self._backward_frozen(g, kappa)
+        self.g_norm = l2_norm(g)
         self.n_K = self.g_norm / kappa  # eq. (8)
-        return rescale(g, max(self.g_norm, self.eps), kappa)  # eq. (5)
+        norm = max(self.g_norm, self.eps)
+        if norm == 0:  # g = 0: no direction to keep; return zeros, not 0/0 = NaN
+            return np.zeros_like(g)
+        return rescale(g, norm, kappa)  # eq. (5): kappa g / ||g||, safe from overflow
+
+    def _backward_frozen(self, g: np.ndarray, kappa: float) -> np.ndarray:
+        """The frozen variant (see the class docstring): ``g / n_K`` with a constant n_K."""
+        self.g_norm = l2_norm(g)
+        if self.fixed_n_K is None and self.g_norm > 0:
+            self.fixed_n_K = self.g_norm / kappa  # eq. (8), measured once
+        self.n_K = self.fixed_n_K
+        if self.n_K is None:
+            return np.zeros_like(g)
+        return rescale(g, self.n_K, 1.0)  # eq. (5) with a constant n_K: g / n_K
 
     def freeze_n_K(self, n_K: float | None = None) -> None:
         """Fix this layer's n_K: to ``n_K`` if given, else to the value the next backward
