@@ -218,8 +218,12 @@ def test_a_batch_of_one_for_batchnorm_is_refused_before_training():
 
 def test_lr_and_eps_belong_to_the_optimizer_when_one_is_given():
     net = small_net()
-    with pytest.raises(ValueError, match="give lr and eps to the optimizer"):
+    with pytest.raises(ValueError, match="contradict the optimizer given"):
         train(net, *toy_data(), epochs=1, lr=0.1, optimizer=tinybgn.SGD(net.parameters()))
+    with pytest.raises(ValueError, match="contradict the optimizer given"):
+        train(net, *toy_data(), epochs=1, eps=1e-7, optimizer=tinybgn.SGD(net.parameters()))
+    adam = tinybgn.Adam(net.parameters(), lr=0.01, eps=1e-8)
+    train(net, *toy_data(), epochs=1, lr=0.01, eps=1e-8, optimizer=adam)  # the same: fine
 
 
 def test_float16_models_are_refused_clearly():

@@ -530,8 +530,9 @@ def train(
 
     * ``optimizer``: any :class:`tinybgn.optim.Optimizer` over ``model.parameters()`` (e.g.
       from :func:`tinybgn.optim.make_optimizer`); None means ``Adam(lr, eps)`` with ``lr``
-      default 1e-3 and ``eps`` default 1e-7 (Keras's values, an assumption). Passing ``lr`` or
-      ``eps`` *and* an ``optimizer`` is an error (they belong to the optimizer).
+      default 1e-3 and ``eps`` default 1e-7 (Keras's values, an assumption). With an
+      ``optimizer``, ``lr`` and ``eps`` may be left out or must equal its own (``eps`` only for
+      Adam); a contradicting value raises ValueError instead of being silently ignored.
     * ``grad_method``: None / ``"none"``, a name for
       :func:`tinybgn.grad_methods.make_grad_method`, or such an object; its ``prepare(model)``
       runs before the first step of a fresh run, its ``apply(model)`` after every backward.
@@ -555,8 +556,13 @@ def train(
     if optimizer is None:
         lr = DEFAULT_LR if lr is None else lr
         optimizer = Adam(model.parameters(), lr=lr, eps=DEFAULT_EPS if eps is None else eps)
-    elif lr is not None or eps is not None:
-        raise ValueError("train: give lr and eps to the optimizer, not to train()")
+    elif (lr is not None and lr != optimizer.lr) or (
+        eps is not None and eps != getattr(optimizer, "eps", None)
+    ):
+        raise ValueError(
+            f"train: lr={lr!r}, eps={eps!r} contradict the optimizer given, "
+            f"{type(optimizer).__name__}({optimizer.hyper()}); leave them out"
+        )
     if grad_method is None or isinstance(grad_method, str):
         grad_method = make_grad_method(grad_method or "none")
     history = History(meta={"blas_threads": blas.num_threads(), "initial_loss": None})
