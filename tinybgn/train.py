@@ -119,8 +119,9 @@ class History:
 
     ``diverged`` is None, or a dict with ``epoch``, ``step``, ``error`` and the location found by
     :func:`locate_nonfinite` (``stage``, ``layer_index``, ``layer``). ``meta`` holds
-    ``blas_threads`` (the OpenBLAS thread count during training, None if unknown) and
-    ``initial_loss`` (L_0, the first batch's loss, used by the divergence rule).
+    ``blas_threads`` (the OpenBLAS thread count during training, None if unknown),
+    ``initial_loss`` (L_0, the first batch's loss) and ``classes`` (K, the number of logits),
+    which the divergence rule uses.
     """
 
     epochs: list[EpochRecord] = field(default_factory=list)
