@@ -73,6 +73,7 @@ def test_frozen_bgn_resumes_with_the_constants_of_its_first_batch(tmp_path):
 KILL_SCRIPT = textwrap.dedent(
     """
     import sys
+    import time
     import numpy as np
     sys.path.insert(0, {tests!r})
     from test_train import small_net, toy_data
@@ -87,6 +88,8 @@ KILL_SCRIPT = textwrap.dedent(
 
     def progress(record):
         print("epoch", record.epoch, flush=True)
+        if record.epoch >= 3 and ckpt:  # slow down, so the kill surely lands before the end
+            time.sleep(0.5)
 
     train(net, *data, epochs=6, seed=3, optimizer=opt, checkpoint=ckpt or None,
           resume=resume, progress=progress)
@@ -350,3 +353,21 @@ def test_history_and_checkpoint_record_the_blas_thread_count(tmp_path):
     meta = read_checkpoint_meta(ckpt)
     assert meta["blas"]["num_threads"] == blas.num_threads() and meta["user"] == {"a": 1}
     assert History.from_dict(history.to_dict()) == history
+
+
+def test_a_run_that_diverges_after_a_checkpoint_owns_its_marker(tmp_path):
+    ckpt, data = tmp_path / "c.npz", toy_data()
+    net = small_net()
+
+    def poison(record):  # after epoch 1 is saved, a NaN weight makes epoch 2 diverge
+        if record.epoch == 1:
+            net.layers[0].W[0, 0] = np.nan
+
+    first = train(net, *data, epochs=3, lr=1e-2, checkpoint=ckpt, progress=poison)
+    assert first.diverged["epoch"] == 2 and len(first.epochs) == 1
+    marker = json.loads((tmp_path / "c.npz.diverged.json").read_text())
+    assert marker["run_id"] == read_checkpoint_meta(ckpt)["run_id"]
+    again = train(small_net(), *data, epochs=3, lr=1e-2, checkpoint=ckpt, resume=True)
+    assert again == first  # the recorded result; nothing trained
+    with pytest.raises(ResumeError):
+        train(small_net(), *data, epochs=3, lr=5e-3, checkpoint=ckpt, resume=True)
