@@ -12,9 +12,18 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
 
 import tinybgn as tb
-from tinybgn.testing import CheckFailure, check_bgn_like, check_layer
+from tinybgn.testing import (
+    KINK_MARGIN,
+    CheckFailure,
+    batches,
+    check_bgn_like,
+    check_layer,
+    floats,
+    upstream_gradients,
+)
 
 
 # -- correct user-written layers -------------------------------------------------------------
@@ -306,6 +315,30 @@ def test_a_forward_that_is_not_the_identity_fails_eq4():
     failure = _failure(check_bgn_like, lambda d: ScalingBGN())
     assert failure.property == "eq. (4): forward is the identity"
     assert failure.example["x"].shape == (1, 1)
+
+
+# -- strategies ---------------------------------------------------------------------------------
+@given(v=floats(bound=3.0, kinks=[0.0, 1.0]))
+def test_floats_stay_in_bounds_and_off_the_kinks(v):
+    assert -3.0 <= v <= 3.0 and np.isfinite(v)
+    assert abs(v) >= KINK_MARGIN and abs(v - 1.0) >= KINK_MARGIN
+
+
+@given(x=batches(min_rows=2, max_rows=4, max_cols=3, kinks=[0.0]))
+def test_batches_are_float64_of_the_asked_shapes(x):
+    assert x.dtype == np.float64 and 2 <= x.shape[0] <= 4 and 1 <= x.shape[1] <= 3
+    assert np.all(np.abs(x) >= KINK_MARGIN) and np.all(np.abs(x) <= 2.0)
+
+
+@given(dy=upstream_gradients((3, 2)))
+def test_upstream_gradients_are_generic(dy):
+    assert dy.shape == (3, 2) and np.all(np.isfinite(dy))
+    assert len(np.unique(dy)) == dy.size  # never all ones, nor any other repeated value
+
+
+def test_floats_with_no_room_between_kinks_is_an_error():
+    with pytest.raises(ValueError, match="clear of kinks"):
+        floats(bound=1e-3, kinks=[0.0])
 
 
 # -- packaging ----------------------------------------------------------------------------------

@@ -108,9 +108,10 @@ def floats(bound: float = BOUND, kinks: Sequence[float] | None = None):
     """
     lo, pieces = -float(bound), []
     for kink in sorted(kinks or ()):
-        if kink - KINK_MARGIN > lo:
-            pieces.append((lo, min(kink - KINK_MARGIN, bound)))
-        lo = max(lo, kink + KINK_MARGIN)
+        below, above = _step_off(kink, -1), _step_off(kink, +1)
+        if below > lo:
+            pieces.append((lo, min(below, bound)))
+        lo = max(lo, above)
     if lo < bound:
         pieces.append((lo, float(bound)))
     if not pieces:
@@ -121,6 +122,15 @@ def floats(bound: float = BOUND, kinks: Sequence[float] | None = None):
             for a, b in pieces
         )
     )
+
+
+def _step_off(kink: float, direction: int) -> float:
+    """The float nearest to kink + direction * KINK_MARGIN that is at least KINK_MARGIN away
+    (1.0 + 1e-3 rounds to a number 0.99999999999999989e-3 from 1.0)."""
+    value = kink + direction * KINK_MARGIN
+    while abs(value - kink) < KINK_MARGIN:
+        value = float(np.nextafter(value, direction * np.inf))
+    return value
 
 
 def shapes(
@@ -261,7 +271,11 @@ def _run(test: Callable, max_examples: int, seed: int | None) -> None:
 
 # -- (a) the layer contract ------------------------------------------------------------------
 def _contract(data, make_layer: Callable, x: np.ndarray, bound: float):
-    """Check the contract of tinybgn/layer.py on one example; return (example, params, y, dy)."""
+    """Check the contract of tinybgn/layer.py on one example, drawing the parameters and dy.
+
+    Returns ``(ex, layer, params, y, dy)``: the example so far, the layer after forward and
+    backward in training mode, the drawn parameter values, its output and the upstream gradient.
+    """
     n, features = x.shape
     ex = _Example(f"make_layer({features})", {"x": x})
     with ex.step("make_layer(features) builds a layer"):
@@ -282,7 +296,8 @@ def _contract(data, make_layer: Callable, x: np.ndarray, bound: float):
     else:
         raise ex.fail(prop, "backward(grad) returned without an error")
 
-    layer = make_layer(features)
+    with ex.step("make_layer(features) builds a layer"):
+        layer = make_layer(features)
     _require_grads_like_params(ex, layer)
     prop = "parameters are float64 (finite differences need float64)"
     bad = {k: str(p.dtype) for k, p in layer.params.items() if p.dtype != np.float64}
@@ -348,6 +363,7 @@ def _require_grads_like_params(ex: _Example, layer) -> None:
     ex.require(params.keys() == grads.keys(), prop, f"params {list(params)}, grads {list(grads)}")
     for k, p in params.items():
         g = grads[k]
+        ex.require(isinstance(p, np.ndarray), prop, f"params[{k!r}] is a {type(p).__name__}")
         ex.require(
             isinstance(g, np.ndarray) and g.shape == p.shape and g.dtype == p.dtype,
             prop,
@@ -616,8 +632,8 @@ def _check_eq5(ex: _Example, layer, unit, k: int, kappa: float, scope: str) -> N
     """eq. (5), and eq. (8) if the layer has ``n_K``, for one gradient g = unit * 10^k."""
     prop = "eq. (5): BGN_b(g) = kappa g / ||g||"
     g = unit * 10.0**k
-    layer.forward(np.zeros_like(g))
     with ex.step(prop), np.errstate(all="ignore"):
+        layer.forward(np.zeros_like(g))
         out = np.asarray(layer.backward(g.copy()), dtype=np.float64)
     ex.require(np.all(np.isfinite(out)), prop, "the output is not finite:\n" + _fmt(out))
     rows = [slice(None)] if scope == "batch" else [slice(i, i + 1) for i in range(len(g))]
