@@ -155,6 +155,9 @@ class DoubledBGN(SimpleBGN):
         return 2 * super().backward(g)  # BUG: off by a constant factor
 
 
+SETS_GRADS = "backward twice gives the same result: it sets grads in place, never accumulates"
+
+
 def _failure(check, make_layer, **kwargs) -> CheckFailure:
     with pytest.raises(CheckFailure) as info:
         check(make_layer, seed=0, **kwargs)
@@ -202,12 +205,18 @@ def test_batch_statistics_must_be_declared():
 
 def test_gradients_that_accumulate_across_calls_fail():
     failure = _failure(check_layer, lambda f: AccumulatingAffine(f, 3))
-    assert failure.property == "backward sets grads in place, never accumulates"
+    assert (
+        failure.property
+        == "backward twice gives the same result: it sets grads in place, never accumulates"
+    )
 
 
 def test_gradients_replaced_by_new_arrays_fail():
     failure = _failure(check_layer, lambda f: ReplacingAffine(f, 3))
-    assert failure.property == "backward sets grads in place, never accumulates"
+    assert (
+        failure.property
+        == "backward twice gives the same result: it sets grads in place, never accumulates"
+    )
     assert "views" in str(failure)
 
 

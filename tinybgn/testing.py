@@ -328,7 +328,7 @@ def _contract(data, make_layer: Callable, x: np.ndarray, bound: float):
     ex.require(dx.dtype == np.float64, prop, f"dL/dx has dtype {dx.dtype}")
     _require_grads_like_params(ex, layer)
 
-    prop = "backward sets grads in place, never accumulates"
+    prop = "backward twice gives the same result: it sets grads in place, never accumulates"
     first_dx, first = dx.copy(), {k: g.copy() for k, g in layer.grads.items()}
     replaced = [k for k, g in layer.grads.items() if g is not grad_arrays.get(k)]
     ex.require(
