@@ -39,6 +39,11 @@ Public API (small and stable; every other name in this module is private)::
     shapes(min_rows=1, max_rows=6, min_cols=1, max_cols=6)
     batches(min_rows=1, max_rows=6, min_cols=1, max_cols=6, *, bound=2.0, kinks=None, shape=None)
     upstream_gradients(shape)
+    BOUND = 2.0, KINK_MARGIN = 1e-3, RTOL = 1e-6, MAX_EXAMPLES = 50     the defaults above
+
+``CheckFailure.example`` holds the shrunk example as arrays (``"x"``, ``"params"``, ``"dy"``; for
+BGN ``"g"``, or the network's settings); ``.property`` is a sentence meant for people (e.g.
+``"eq. (5): BGN_b(g) = kappa g / ||g||"``): show it, do not parse it.
 
 ``seed=None`` lets hypothesis draw new examples on every run; an integer gives the same
 examples every run. No example database is written (nothing appears in your folder).
