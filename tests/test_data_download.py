@@ -1,14 +1,9 @@
 """Downloads end to end, against a local HTTP server on 127.0.0.1 serving copies of real files.
 
-The server plays several mirrors, one per URL prefix:
-
-* ``/down/``    answers 503 Service Unavailable (retried, then the next mirror);
-* ``/missing/`` answers 404 (next mirror at once);
-* ``/corrupt/`` serves a valid gzip file whose content is wrong (checksum mismatch);
-* ``/garbled/`` serves the real archive with bytes flipped in the middle (bad gzip);
-* ``/cut/``     announces the full Content-Length, sends half and closes (interrupted transfer);
-* ``/slow/``    waits longer than the client's timeout;
-* ``/good/``    serves the real bytes.
+The server (tests/mirror_server.py) plays several mirrors, one per URL prefix: down (503),
+missing (404), corrupt (wrong content), garbled (bad gzip), cut (interrupted), slow (waits
+longer than the client's timeout), trickle (one byte at a time), huge (announces 400 MB),
+endless (no length, never ends), bomb (a small gzip expanding to 50 MB) and good.
 
 After any mix of these, the cache must hold exactly the verified files: nothing under the final
 name that did not pass the checksum, and no ``.part`` leftovers. No test here reaches any host
@@ -19,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import shutil
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from mirror_server import MirrorServer
 
 from tinybgn.data import ChecksumError, DownloadError, download_dataset, load_dataset
 from tinybgn.data import locate as locate_module
@@ -35,74 +27,6 @@ from tinybgn.data.registry import get_spec
 
 MNIST_TEST = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-class MirrorServer:
-    """A threaded HTTP server on 127.0.0.1 serving ``files`` under one prefix per behaviour."""
-
-    def __init__(self, files: dict[str, bytes]):
-        self.requests: list[tuple[str, str]] = []  # (behaviour, file name)
-        self.bodies = {
-            "good": files,
-            "slow": files,
-            "cut": files,
-            "corrupt": {n: self.wrong_content(b) for n, b in files.items()},
-            "garbled": {n: self.flipped_byte(b) for n, b in files.items()},
-        }
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_GET(self):
-                _, mode, name = self.path.split("/", 2)
-                server.requests.append((mode, name))
-                if mode == "down":
-                    return self.send_error(503)
-                if name not in server.bodies.get(mode, {}):
-                    return self.send_error(404)
-                body = server.bodies[mode][name]
-                if mode == "slow":
-                    time.sleep(1.0)
-                self.close_connection = True
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/octet-stream")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body[: len(body) // 2] if mode == "cut" else body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout), as it should
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @staticmethod
-    def wrong_content(archive: bytes) -> bytes:
-        """A valid gzip file of slightly different content (fails the content checksum)."""
-        content = bytearray(gzip.decompress(archive))
-        content[-1] ^= 0xFF
-        return gzip.compress(bytes(content), compresslevel=1)
-
-    @staticmethod
-    def flipped_byte(archive: bytes) -> bytes:
-        """The archive with one byte flipped mid-stream (fails gzip's own CRC check)."""
-        damaged = bytearray(archive)
-        damaged[len(damaged) // 2] ^= 0xFF
-        return bytes(damaged)
-
-    def mirror(self, mode: str) -> str:
-        return f"{self.base}/{mode}/"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(autouse=True)
@@ -121,13 +45,9 @@ def isolated(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def mnist_server(shared_data, tmp_path):
-    """Copies of the real MNIST test files, served from a temporary folder."""
-    copies = tmp_path / "served"
-    copies.mkdir()
-    for name in MNIST_TEST:
-        shutil.copy(shared_data / "mnist" / name, copies / name)
-    with MirrorServer({p.name: p.read_bytes() for p in copies.iterdir()}) as server:
+def mnist_server(mnist_dir):
+    """The real MNIST test files, served."""
+    with MirrorServer({name: (mnist_dir / name).read_bytes() for name in MNIST_TEST}) as server:
         yield server
 
 
@@ -140,9 +60,7 @@ def fetch(server: MirrorServer, cache: Path, modes, **kwargs) -> Path:
     return download_dataset("mnist", cache, mirrors=[server.mirror(m) for m in modes], **kwargs)
 
 
-def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(
-    mnist_server, shared_data, tmp_path
-):
+def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(mnist_server, mnist_dir, tmp_path):
     messages = []
     folder = fetch(
         mnist_server,
@@ -154,7 +72,7 @@ def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(
     assert folder == tmp_path / "cache" / "mnist"
     assert cache_listing(folder) == sorted(MNIST_TEST)  # exactly the verified files
     for name in MNIST_TEST:
-        assert (folder / name).read_bytes() == (shared_data / "mnist" / name).read_bytes()
+        assert (folder / name).read_bytes() == (mnist_dir / name).read_bytes()
     for name in MNIST_TEST:
         tried = [mode for mode, file in mnist_server.requests if file == name]
         # 503 and the interrupted transfer and timeout are retried; 404 and bad payloads are not
@@ -264,12 +182,8 @@ def test_cli_download_fetches_and_reports(mnist_server, tmp_path, capsys):
 
 
 @pytest.fixture
-def fashion_server(shared_data):
-    files = {
-        f.filename: (shared_data / "fashion-mnist" / f.filename).read_bytes()
-        for f in get_spec("fashion-mnist").all_files()
-    }
-    with MirrorServer(files) as server:
+def fashion_server(fashion_dir):
+    with MirrorServer.of_folder(fashion_dir) as server:
         yield server
 
 
