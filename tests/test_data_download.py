@@ -14,14 +14,32 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
+import shutil
+import time
+import tracemalloc
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
-from mirror_server import MirrorServer
+from mirror_server import MirrorServer, gzip_bomb
 
-from tinybgn.data import ChecksumError, DownloadError, download_dataset, load_dataset
+from tinybgn.data import (
+    ChecksumError,
+    ContentSizeError,
+    DataNotFoundError,
+    DownloadError,
+    EmbeddedSampleWarning,
+    IDXFormatError,
+    download_dataset,
+    load_dataset,
+    read_split,
+)
 from tinybgn.data import locate as locate_module
+from tinybgn.data.checksum import read_verified
 from tinybgn.data.cli import add_subcommand
+from tinybgn.data.download import MIRRORS_ENV, mirror_list
 from tinybgn.data.locate import ENV_VAR, SearchRoot
 from tinybgn.data.registry import get_spec
 
@@ -247,3 +265,150 @@ def test_progress_is_one_updating_line_on_a_terminal_only():
     muted.update(10)
     muted.close()
     assert quiet.text == ""
+
+
+# --- misbehaving mirrors: too large, too slow, bombs (regressions) ------------------------------
+
+
+def test_a_gzip_bomb_on_disk_is_rejected_without_decompressing_it_whole(mnist_dir, tmp_path):
+    """Regression: gzip files were decompressed whole before any check (a 50 KB archive of
+    50 MB of zeros took 50 MB; a 1 MB one, 2.2 GB). Decompression now stops past the
+    registered size, 10008 bytes for the labels."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    shutil.copy(mnist_dir / MNIST_TEST[0], folder / MNIST_TEST[0])
+    bomb = folder / MNIST_TEST[1]
+    bomb.write_bytes(gzip_bomb(50_000_000))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ContentSizeError, match="larger than the 10008 bytes"):
+            read_verified(bomb, get_spec("mnist").files["test"][1])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    with pytest.raises(IDXFormatError, match="larger than the 10008 bytes"):
+        read_split("mnist", "test", tmp_path)  # the loader stops there too
+    assert peak < 5_000_000, f"{peak / 1e6:.0f} MB used to reject a bomb"
+
+
+def test_a_bomb_a_flood_and_an_endless_reply_are_refused_then_a_good_mirror_used(
+    mnist_server, tmp_path
+):
+    """Regression: downloads had no size cap (a 400 MB reply was accepted for a 1.6 MB file)."""
+    messages = []
+    start = time.monotonic()
+    folder = fetch(mnist_server, tmp_path, ["bomb", "huge", "endless", "good"], log=messages.append)
+    assert time.monotonic() - start < 30
+    assert cache_listing(folder) == sorted(MNIST_TEST)
+    text = "\n".join(messages)
+    assert "decompresses to more than 10008 bytes" in text
+    assert "announces 400000000 bytes, more than the" in text
+    assert "sent more than the" in text and "stopped" in text
+    tried = [mode for mode, name in mnist_server.requests if name == MNIST_TEST[1]]
+    assert tried == ["bomb", "huge", "endless", "good"]  # none of them retried
+
+
+def test_a_server_trickling_bytes_is_abandoned_at_the_deadline(mnist_server, tmp_path):
+    """Regression: --timeout bounded each read only, so a server sending a byte every 0.05 s
+    (labels: 4.5 KB, about 4 minutes) held the download; the deadline bounds the transfer."""
+    messages = []
+    start = time.monotonic()
+    fetch(mnist_server, tmp_path, ["trickle", "good"], deadline=0.5, log=messages.append)
+    assert time.monotonic() - start < 10
+    assert "too slow" in "\n".join(messages) and "0.5 s deadline" in "\n".join(messages)
+    assert [m for m, n in mnist_server.requests if n == MNIST_TEST[1]] == ["trickle", "good"]
+
+
+def test_downloads_are_written_with_the_umask_and_stale_parts_are_cleaned(mnist_server, tmp_path):
+    """Regressions: files were created 0600 whatever the umask; .part files left by a killed
+    download stayed forever (now removed when a download starts, if untouched for an hour)."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    stale, fresh = folder / "t10k-images-idx3-ubyte.gz.x1.part", folder / "other.x2.part"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"a download in progress")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    messages = []
+    old = os.umask(0o022)
+    try:
+        fetch(mnist_server, tmp_path, ["good"], log=messages.append)
+    finally:
+        os.umask(old)
+    assert not stale.exists() and fresh.exists()
+    assert f"removed {stale.name}" in "\n".join(messages)
+    for name in MNIST_TEST:
+        assert (folder / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_tinybgn_mirrors_are_tried_before_the_registry(mnist_server, tmp_path, monkeypatch):
+    monkeypatch.setenv(MIRRORS_ENV, f" {mnist_server.mirror('down')} ,{mnist_server.mirror()}")
+    assert mirror_list(get_spec("mnist"))[:2] == (
+        mnist_server.mirror("down"),
+        mnist_server.mirror("good"),
+    )
+    assert mirror_list(get_spec("mnist"))[2:] == get_spec("mnist").mirrors
+    assert mirror_list(get_spec("mnist"), ["x"]) == ("x",)  # mirrors= means exactly those
+    ds = load_dataset(
+        "mnist", tmp_path, split="carve", download_options={"splits": ["test"], "backoff": 0}
+    )
+    assert ds.info["found_via"] == "download"
+    assert ds.info["source"] == (
+        f"MNIST t10k files downloaded from {mnist_server.mirror()} into {tmp_path / 'mnist'}"
+    )
+    assert ("down", MNIST_TEST[0]) in mnist_server.requests
+
+
+# --- the embedded sample as a fallback ----------------------------------------------------------
+
+
+def test_fallback_to_the_embedded_sample_when_every_mirror_fails(mnist_server, monkeypatch):
+    """No MNIST anywhere and every mirror failing: the sample, with exactly one warning that
+    says it is used and why; the README example's sizes fit."""
+    monkeypatch.setenv(MIRRORS_ENV, mnist_server.mirror("down"))  # registry: offline in tests
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_dataset(
+            "mnist", fallback="sample", n_train=2000, n_test=500, download_options={"backoff": 0}
+        )
+    assert [w.category for w in caught] == [EmbeddedSampleWarning]
+    message = str(caught[0].message)
+    assert "using the embedded sample of 3000 real MNIST test digits" in message
+    assert "downloading it failed" in message and "HTTP 503" in message
+    assert ds.info["source"] == "embedded sample of 3000 real MNIST test digits"
+    assert ds.info["found_via"] == "embedded" and ds.info["name"] == "mnist"
+    assert ds.x_train.shape == (2000, 784) and ds.x_test.shape == (500, 784)
+    assert np.bincount(ds.y_test).tolist() == [50] * 10
+
+
+def test_fallback_without_download_and_its_limits(tmp_path):
+    with pytest.warns(EmbeddedSampleWarning, match=r"downloads are off \(download=False\)"):
+        ds = load_dataset("mnist", download=False, fallback="sample", split="carve")
+    assert ds.info["source"] == "embedded sample of 3000 real MNIST test digits"
+    assert ds.info["files"] == {f.filename: f.md5 for f in get_spec("mnist-sample").all_files()}
+    with pytest.raises(DataNotFoundError):  # no fallback: the error, as before
+        load_dataset("mnist", download=False)
+    with pytest.raises(ValueError, match="mnist only"):
+        load_dataset("fashion-mnist", download=False, fallback="sample")
+    with pytest.raises(ValueError, match="fallback must be one of"):
+        load_dataset("mnist", fallback="tiny")
+
+
+# --- the whole path a user of TINYBGN_MIRRORS takes -------------------------------------------
+
+
+def test_fashion_mnist_downloads_from_a_local_folder_server(fashion_dir, serve_folder, tmp_path):
+    """load_dataset on an empty folder with TINYBGN_MIRRORS at a server of the four files:
+    downloaded, verified, loaded, and named as downloaded in info["source"]."""
+    url = serve_folder(fashion_dir)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    os.environ[MIRRORS_ENV] = url  # removed again by conftest's autouse fixture
+    ds = load_dataset("fashion-mnist", data_dir=empty)
+    assert ds.info["split"] == "standard" and ds.info["n_train"] == 60_000
+    assert ds.info["source"] == (
+        f"Fashion-MNIST train+t10k files downloaded from {url} into {empty / 'fashion-mnist'}"
+    )
+    for f in get_spec("fashion-mnist").all_files():
+        assert (empty / "fashion-mnist" / f.filename).read_bytes() == (
+            fashion_dir / f.filename
+        ).read_bytes()

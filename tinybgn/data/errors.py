@@ -29,10 +29,11 @@ class UnknownDatasetError(DataError, ValueError):
 class DataNotFoundError(DataError, FileNotFoundError):
     """No searched directory holds the dataset's files.
 
-    Raised by ``load_dataset`` (which never downloads unless asked) and by ``tinybgn data
-    verify|info|show``; the message lists every directory searched, in order. Also raised by
+    Raised by ``load_dataset`` with ``download=False`` (with downloads on, a dataset that
+    cannot be fetched raises :class:`DownloadError`) and by ``tinybgn data verify|info|show``;
+    the message lists every directory searched, in order. Also raised by
     ``load_dataset(split="standard")`` when the folder found holds only one of the two splits.
-    What to do: run ``tinybgn data download <name>``, pass ``download=True``, or point
+    What to do: run ``tinybgn data download <name>``, allow ``download=True``, or point
     ``data_dir=`` / ``TINYBGN_DATA`` at a folder that holds the files.
     """
 

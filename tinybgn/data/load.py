@@ -12,7 +12,13 @@ file's content checksum, checks that images and labels agree, and returns a :cla
 Which split is used is always visible in ``Dataset.info["split"]``: ``"standard"`` for the
 dataset's own train/test files, or e.g. ``"carved from t10k: 8000 train / 2000 test (seed 0)"``
 when train and test were carved out of a single labelled split (stratified: every class keeps
-its share). Nothing is ever downloaded unless ``download=True``.
+its share).
+
+A dataset that is not found anywhere is downloaded (``download=True``, the default; see
+:mod:`tinybgn.data.download`); one split present is used as it is. With ``fallback="sample"``,
+MNIST that can be neither found nor downloaded is replaced by the embedded sample of real MNIST
+test digits shipped with tinybgn, with one :class:`EmbeddedSampleWarning` saying so.
+``Dataset.info["source"]`` always says in one line where the digits came from.
 """
 
 from __future__ import annotations
@@ -128,7 +134,7 @@ def read_split(
         raise DataNotFoundError(
             f"{spec.name}: no {split!r} split in {located.directory} "
             f"(present: {', '.join(located.splits)}); run `tinybgn data "
-            f"download {spec.name}` or pass download=True"
+            f"download {spec.name}` or allow download=True"
         )
     arrays = []
     for path, file_spec in zip(located.paths[split], spec.files[split], strict=True):
@@ -220,14 +226,20 @@ def _find(
     return located, f"{name} {files} files {came} {directory}"
 
 
-def _fall_back_to_sample(spec: DatasetSpec, reason: Exception) -> Located:
+def _fall_back_to_sample(spec: DatasetSpec, reason: Exception, download: bool) -> Located:
     """The embedded sample in place of ``spec`` (MNIST), with one warning saying why."""
-    why = str(reason).splitlines()[0]
+    lines = str(reason).splitlines()
+    if not download:
+        why = "it is not on this machine and downloads are off (download=False)"
+    elif isinstance(reason, DownloadError):
+        why = f"it is not on this machine and downloading it failed ({lines[1].strip()}...)"
+    else:
+        why = lines[0]
     warnings.warn(
-        f"using the {MNIST_SAMPLE.description} shipped with tinybgn instead of {spec.name}, "
-        f"because {spec.name} could not be found or downloaded ({why}). Train and test are "
-        f"carved from the sample; results are not comparable with the full dataset. Get it "
-        f"with `tinybgn data download {spec.name}` or point TINYBGN_DATA at it.",
+        f"using the {MNIST_SAMPLE.description} shipped with tinybgn instead of {spec.name}: "
+        f"{why}. Train and test are carved from the sample; results are not comparable with "
+        f"the full dataset. Get it with `tinybgn data download {spec.name}`, or point "
+        f"TINYBGN_DATA (or TINYBGN_MIRRORS) at a copy.",
         EmbeddedSampleWarning,
         stacklevel=3,
     )
@@ -275,12 +287,15 @@ def load_dataset(
     seed : seeds the carving, validation split, subsets and permutation (each from its own
         stream, so e.g. the permutation does not depend on ``n_train``).
     flatten : images as ``(N, 784)`` (default) or ``(N, 28, 28)``.
-    mirrors : URL prefixes to download from instead of the registry's.
+    mirrors : URL prefixes to download from instead of ``TINYBGN_MIRRORS`` and the registry's.
     download_options : extra keyword arguments for :func:`download_dataset` (``timeout``,
-        ``retries``, ``backoff``, ``progress``, ``log``).
+        ``deadline``, ``retries``, ``backoff``, ``progress``, ``log``, ``splits``).
 
     Returns a :class:`Dataset`; ``(x_train, y_train), (x_test, y_test) = load_dataset(...)``.
-    Raises DataNotFoundError, ChecksumError, IDXFormatError, DataIntegrityError or SplitError.
+    ``info`` records ``name``, ``source`` (one line: where the digits came from), ``found_via``,
+    ``directory``, ``split``, ``files`` (content MD5s), subsets, sizes and classes.
+    Raises DataNotFoundError, DownloadError, ChecksumError, IDXFormatError, DataIntegrityError
+    or SplitError (DataDirError when ``data_dir`` or ``TINYBGN_DATA`` is a file).
     """
     spec = get_spec(name)
     if split not in SPLIT_MODES:
@@ -294,7 +309,7 @@ def load_dataset(
     except (DataNotFoundError, DownloadError) as err:
         if fallback is None:
             raise
-        located = _fall_back_to_sample(spec, err)
+        located = _fall_back_to_sample(spec, err, download)
         source = MNIST_SAMPLE.description
     embedded = located.spec is MNIST_SAMPLE
     files_spec = located.spec  # the checksums to verify: the sample's own when it stands in

@@ -174,7 +174,7 @@ def find_dataset(name: str | DatasetSpec, data_dir: str | os.PathLike | None = N
         f"dataset {spec.name!r} not found. Looked for its files ({wanted}) in, in order:\n"
         + "\n".join(searched)
         + "".join(elsewhere)
-        + f"\nTo get it, run `tinybgn data download {spec.name}` or pass download=True; or set "
+        + f"\nTo get it, run `tinybgn data download {spec.name}` or allow download=True; or set "
         f"{ENV_VAR} (or data_dir=) to a folder that holds the files."
     )
 
