@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import shutil
 import time
 import tracemalloc
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import pytest
 from mirror_server import MirrorServer, gzip_bomb
 
 from tinybgn.data import (
+    MNIST_SAMPLE,
     ChecksumError,
     ContentSizeError,
     DataNotFoundError,
@@ -35,15 +36,19 @@ from tinybgn.data import (
     download_dataset,
     load_dataset,
     read_split,
+    register_dataset,
 )
 from tinybgn.data import locate as locate_module
 from tinybgn.data.checksum import read_verified
 from tinybgn.data.cli import add_subcommand
 from tinybgn.data.download import MIRRORS_ENV, mirror_list
 from tinybgn.data.locate import ENV_VAR, SearchRoot
-from tinybgn.data.registry import get_spec
+from tinybgn.data.registry import get_spec, unregister_dataset
 
 MNIST_TEST = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+NAME = "mirror-test"  # the embedded sample's two files as an ordinary, downloadable dataset
+SAMPLE_FILES = {name: (MNIST_SAMPLE.location / name).read_bytes() for name in MNIST_TEST}
+LABELS_SIZE = MNIST_SAMPLE.files["test"][1].size  # 8 header bytes + 3000 labels
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
@@ -60,10 +65,22 @@ def isolated(monkeypatch, tmp_path):
         lambda: SearchRoot(tmp_path / "default", "project data/ folder"),
     )
     monkeypatch.setattr(locate_module, "SYSTEM_ROOTS", (tmp_path / "system",))
+    spec = replace(MNIST_SAMPLE, name=NAME, location=None, description="mirror-test digits")
+    register_dataset(spec, replace=True)
+    yield
+    unregister_dataset(NAME)
 
 
 @pytest.fixture
-def mnist_server(mnist_dir):
+def mnist_server():
+    """Real MNIST digits, served: the embedded sample's files, registered as the downloadable
+    dataset NAME (so these tests run on a fresh clone too)."""
+    with MirrorServer(SAMPLE_FILES) as server:
+        yield server
+
+
+@pytest.fixture
+def real_mnist_server(mnist_dir):
     """The real MNIST test files, served."""
     with MirrorServer({name: (mnist_dir / name).read_bytes() for name in MNIST_TEST}) as server:
         yield server
@@ -75,10 +92,10 @@ def cache_listing(folder: Path) -> list[str]:
 
 def fetch(server: MirrorServer, cache: Path, modes, **kwargs) -> Path:
     kwargs = {"splits": ["test"], "retries": 2, "backoff": 0, "timeout": 5, **kwargs}
-    return download_dataset("mnist", cache, mirrors=[server.mirror(m) for m in modes], **kwargs)
+    return download_dataset(NAME, cache, mirrors=[server.mirror(m) for m in modes], **kwargs)
 
 
-def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(mnist_server, mnist_dir, tmp_path):
+def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(mnist_server, tmp_path):
     messages = []
     folder = fetch(
         mnist_server,
@@ -87,10 +104,10 @@ def test_failing_corrupt_and_interrupted_mirrors_then_a_good_one(mnist_server, m
         timeout=0.3,
         log=messages.append,
     )
-    assert folder == tmp_path / "cache" / "mnist"
+    assert folder == tmp_path / "cache" / NAME
     assert cache_listing(folder) == sorted(MNIST_TEST)  # exactly the verified files
     for name in MNIST_TEST:
-        assert (folder / name).read_bytes() == (mnist_dir / name).read_bytes()
+        assert (folder / name).read_bytes() == SAMPLE_FILES[name]
     for name in MNIST_TEST:
         tried = [mode for mode, file in mnist_server.requests if file == name]
         # 503 and the interrupted transfer and timeout are retried; 404 and bad payloads are not
@@ -135,15 +152,15 @@ def test_when_every_mirror_fails_nothing_reaches_the_cache(mnist_server, tmp_pat
     assert "every mirror failed" in message and "HTTP 503" in message
     assert "corrupted payload" in message and "interrupted" in message
     assert isinstance(info.value, OSError)
-    assert cache_listing(tmp_path / "mnist") == []
+    assert cache_listing(tmp_path / NAME) == []
 
 
 def test_unreachable_mirror_is_a_download_error(tmp_path):
     with MirrorServer({}) as server:
         dead = server.mirror("good")
     with pytest.raises(DownloadError, match="URLError"):
-        download_dataset("mnist", tmp_path, splits=["test"], mirrors=[dead], retries=1, timeout=2)
-    assert cache_listing(tmp_path / "mnist") == []
+        download_dataset(NAME, tmp_path, splits=["test"], mirrors=[dead], retries=1, timeout=2)
+    assert cache_listing(tmp_path / NAME) == []
 
 
 def test_a_bad_file_in_the_cache_is_never_silently_overwritten(mnist_server, tmp_path):
@@ -179,7 +196,7 @@ def test_cli_download_fetches_and_reports(mnist_server, tmp_path, capsys):
     argv = [
         "data",
         "download",
-        "mnist",
+        NAME,
         "--data-dir",
         str(tmp_path),
         "--split",
@@ -193,7 +210,7 @@ def test_cli_download_fetches_and_reports(mnist_server, tmp_path, capsys):
     ]
     assert run_cli(argv) == 0
     out = capsys.readouterr()
-    assert "downloaded from" in out.out and f"ready in {tmp_path / 'mnist'}" in out.out
+    assert "downloaded from" in out.out and f"ready in {tmp_path / NAME}" in out.out
     assert out.err == ""  # no progress line when stderr is not a terminal
     assert run_cli([*argv, "--quiet"]) == 0
     assert capsys.readouterr().out == ""
@@ -222,16 +239,16 @@ def test_load_dataset_download_true_fetches_full_fashion_mnist_once(fashion_serv
     assert len(fashion_server.requests) == before
 
 
-def test_load_dataset_download_true_reports_a_split_no_mirror_has(mnist_server, tmp_path):
+def test_load_dataset_download_true_reports_a_split_no_mirror_has(real_mnist_server, tmp_path):
     with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz into"):
         load_dataset(
             "mnist",
             tmp_path,
             download=True,
-            mirrors=[mnist_server.mirror("good")],
+            mirrors=[real_mnist_server.mirror("good")],
             download_options={"backoff": 0},
         )
-    assert ("good", "train-images-idx3-ubyte.gz") in mnist_server.requests
+    assert ("good", "train-images-idx3-ubyte.gz") in real_mnist_server.requests
     assert not [p for p in (tmp_path / "mnist").iterdir() if p.name.startswith("train")]
 
 
@@ -270,25 +287,25 @@ def test_progress_is_one_updating_line_on_a_terminal_only():
 # --- misbehaving mirrors: too large, too slow, bombs (regressions) ------------------------------
 
 
-def test_a_gzip_bomb_on_disk_is_rejected_without_decompressing_it_whole(mnist_dir, tmp_path):
+def test_a_gzip_bomb_on_disk_is_rejected_without_decompressing_it_whole(tmp_path):
     """Regression: gzip files were decompressed whole before any check (a 50 KB archive of
-    50 MB of zeros took 50 MB; a 1 MB one, 2.2 GB). Decompression now stops past the
-    registered size, 10008 bytes for the labels."""
-    folder = tmp_path / "mnist"
+    50 MB of zeros took 131 MB to reject; a 1 MB one, 2.2 GB). Decompression now stops past
+    the registered size (3008 bytes for the labels here)."""
+    folder = tmp_path / NAME
     folder.mkdir()
-    shutil.copy(mnist_dir / MNIST_TEST[0], folder / MNIST_TEST[0])
+    (folder / MNIST_TEST[0]).write_bytes(SAMPLE_FILES[MNIST_TEST[0]])
     bomb = folder / MNIST_TEST[1]
     bomb.write_bytes(gzip_bomb(50_000_000))
     tracemalloc.start()
     try:
-        with pytest.raises(ContentSizeError, match="larger than the 10008 bytes"):
-            read_verified(bomb, get_spec("mnist").files["test"][1])
+        with pytest.raises(ContentSizeError, match=f"larger than the {LABELS_SIZE} bytes"):
+            read_verified(bomb, get_spec(NAME).files["test"][1])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    with pytest.raises(IDXFormatError, match="larger than the 10008 bytes"):
-        read_split("mnist", "test", tmp_path)  # the loader stops there too
     assert peak < 5_000_000, f"{peak / 1e6:.0f} MB used to reject a bomb"
+    with pytest.raises(IDXFormatError, match=f"larger than the {LABELS_SIZE} bytes"):
+        read_split(NAME, "test", tmp_path)  # the loader stops there too
 
 
 def test_a_bomb_a_flood_and_an_endless_reply_are_refused_then_a_good_mirror_used(
@@ -301,7 +318,7 @@ def test_a_bomb_a_flood_and_an_endless_reply_are_refused_then_a_good_mirror_used
     assert time.monotonic() - start < 30
     assert cache_listing(folder) == sorted(MNIST_TEST)
     text = "\n".join(messages)
-    assert "decompresses to more than 10008 bytes" in text
+    assert f"decompresses to more than {LABELS_SIZE} bytes" in text
     assert "announces 400000000 bytes, more than the" in text
     assert "sent more than the" in text and "stopped" in text
     tried = [mode for mode, name in mnist_server.requests if name == MNIST_TEST[1]]
@@ -310,7 +327,7 @@ def test_a_bomb_a_flood_and_an_endless_reply_are_refused_then_a_good_mirror_used
 
 def test_a_server_trickling_bytes_is_abandoned_at_the_deadline(mnist_server, tmp_path):
     """Regression: --timeout bounded each read only, so a server sending a byte every 0.05 s
-    (labels: 4.5 KB, about 4 minutes) held the download; the deadline bounds the transfer."""
+    (labels: 1.5 KB, over a minute) held the download; the deadline bounds the transfer."""
     messages = []
     start = time.monotonic()
     fetch(mnist_server, tmp_path, ["trickle", "good"], deadline=0.5, log=messages.append)
@@ -322,7 +339,7 @@ def test_a_server_trickling_bytes_is_abandoned_at_the_deadline(mnist_server, tmp
 def test_downloads_are_written_with_the_umask_and_stale_parts_are_cleaned(mnist_server, tmp_path):
     """Regressions: files were created 0600 whatever the umask; .part files left by a killed
     download stayed forever (now removed when a download starts, if untouched for an hour)."""
-    folder = tmp_path / "mnist"
+    folder = tmp_path / NAME
     folder.mkdir()
     stale, fresh = folder / "t10k-images-idx3-ubyte.gz.x1.part", folder / "other.x2.part"
     stale.write_bytes(b"half a file")
@@ -348,12 +365,11 @@ def test_tinybgn_mirrors_are_tried_before_the_registry(mnist_server, tmp_path, m
     )
     assert mirror_list(get_spec("mnist"))[2:] == get_spec("mnist").mirrors
     assert mirror_list(get_spec("mnist"), ["x"]) == ("x",)  # mirrors= means exactly those
-    ds = load_dataset(
-        "mnist", tmp_path, split="carve", download_options={"splits": ["test"], "backoff": 0}
-    )
+    ds = load_dataset(NAME, tmp_path, split="carve", download_options={"backoff": 0})
     assert ds.info["found_via"] == "download"
     assert ds.info["source"] == (
-        f"MNIST t10k files downloaded from {mnist_server.mirror()} into {tmp_path / 'mnist'}"
+        f"mirror-test digits t10k files downloaded from {mnist_server.mirror()} into "
+        f"{tmp_path / NAME}"
     )
     assert ("down", MNIST_TEST[0]) in mnist_server.requests
 

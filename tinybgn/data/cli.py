@@ -174,7 +174,7 @@ def cmd_download(args) -> int:
     directory = download_dataset(
         args.name,
         args.data_dir,
-        splits=args.splits or SPLITS,
+        splits=args.splits,
         mirrors=args.mirrors,
         force=args.force,
         timeout=args.timeout,

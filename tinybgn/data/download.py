@@ -243,7 +243,7 @@ def fetch_dataset(
     name: str | DatasetSpec,
     data_dir: str | os.PathLike | None = None,
     *,
-    splits: Iterable[str] = SPLITS,
+    splits: Iterable[str] | None = None,
     mirrors: Sequence[str] | None = None,
     force: bool = False,
     timeout: float = 30.0,
@@ -254,8 +254,9 @@ def fetch_dataset(
     log: Callable[[str], None] | None = None,
 ) -> tuple[Path, dict[str, str | None]]:
     """:func:`download_dataset`, also returning ``{file name: URL it came from}`` (None for a
-    file that was already present and valid)."""
+    file that was already present and valid). ``splits`` defaults to all of the dataset's."""
     spec = get_spec(name)
+    splits = list(spec.files) if splits is None else list(splits)
     unknown = set(splits) - set(spec.files)
     if unknown:
         raise ValueError(f"{spec.name} has splits {sorted(spec.files)}, not {sorted(unknown)}")
