@@ -107,7 +107,8 @@ def _receive(
     ``timeout`` bounds each wait for the server; the deadline bounds the whole transfer, so a
     server trickling one byte at a time cannot hold the download forever. Reads use ``read1``,
     which returns as soon as some bytes arrived, so both are checked at least every ``timeout``
-    seconds. Raises _Refused (too large, too slow) or _TransferCut (short body).
+    seconds once the body starts (connecting and the response headers are bounded by
+    ``timeout`` per wait only). Raises _Refused (too large, too slow) or _TransferCut.
     """
     end = time.monotonic() + deadline
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
@@ -262,9 +263,23 @@ def fetch_dataset(
         raise ValueError(f"{spec.name} has splits {sorted(spec.files)}, not {sorted(unknown)}")
     if not (timeout > 0 and deadline > 0):
         raise ValueError(f"timeout and deadline must be > 0 seconds, got {timeout}, {deadline}")
+    options = dict(
+        timeout=timeout, deadline=deadline, retries=retries, backoff=backoff, progress=progress
+    )
     urls = mirror_list(spec, mirrors)
     target = download_dir(spec, data_dir)
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
+    try:
+        return target, _fetch_into(target, spec, splits, urls, force, log, **options)
+    except DownloadError:
+        if created and not any(target.iterdir()):
+            target.rmdir()  # leave no empty folder behind a failed first download
+        raise
+
+
+def _fetch_into(target, spec, splits, urls, force, log, **options) -> dict[str, str | None]:
+    """The body of :func:`fetch_dataset`: fetch each missing file into ``target``."""
     for stale in remove_stale_parts(target):
         if log:
             log(f"removed {stale.name}, left by an interrupted download")
@@ -295,19 +310,11 @@ def fetch_dataset(
                 f"set {MIRRORS_ENV}."
             )
         sources[f.filename] = fetch_file(
-            _mirror_urls(urls, f.filename),
-            target / f.filename,
-            f,
-            timeout=timeout,
-            deadline=deadline,
-            retries=retries,
-            backoff=backoff,
-            progress=progress,
-            log=log,
+            _mirror_urls(urls, f.filename), target / f.filename, f, log=log, **options
         )
         if log:
             log(f"{f.filename}: downloaded from {sources[f.filename]} and verified")
-    return target, sources
+    return sources
 
 
 def download_dataset(name: str | DatasetSpec, data_dir=None, **options) -> Path:
