@@ -228,11 +228,12 @@ def _find(
 
 def _fall_back_to_sample(spec: DatasetSpec, reason: Exception, download: bool) -> Located:
     """The embedded sample in place of ``spec`` (MNIST), with one warning saying why."""
-    lines = str(reason).splitlines()
+    lines = str(reason).splitlines() + [""]
     if not download:
         why = "it is not on this machine and downloads are off (download=False)"
     elif isinstance(reason, DownloadError):
-        why = f"it is not on this machine and downloading it failed ({lines[1].strip()}...)"
+        first_failure = (lines[1] or lines[0]).strip()
+        why = f"it is not on this machine and downloading it failed ({first_failure}...)"
     else:
         why = lines[0]
     warnings.warn(
