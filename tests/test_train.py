@@ -160,11 +160,14 @@ def test_bad_options_raise_clear_errors(kwargs, message):
         train(small_net(), *toy_data(), **kwargs)
 
 
-def test_train_command_writes_history_and_checkpoint(shared_data, tmp_path, capsys):
-    mnist = shared_data / "mnist"
-    if not mnist.is_dir():
-        pytest.skip(f"no MNIST at {mnist}")
-    args = ["train", "--data-dir", str(mnist), "--no-download", "--n-train", "300"]
+def test_train_command_writes_history_and_checkpoint(mnist_digits, tmp_path, capsys):
+    """Real digits: the 10k test files when around, else the embedded sample (a fresh clone)."""
+    where = (
+        ["--dataset", "mnist-sample"]
+        if mnist_digits.embedded
+        else ["--data-dir", str(mnist_digits.data_dir)]
+    )
+    args = ["train", *where, "--no-download", "--n-train", "300"]
     args += ["--n-test", "100"]
     args += ["--depth", "3", "--epochs", "2", "--activation", "sigmoid", "--bgn"]
     args += ["--checkpoint", str(tmp_path / "c.npz"), "--history", str(tmp_path / "h.json")]
