@@ -148,8 +148,8 @@ def verdict(diff: float | None, ci95: tuple[float, float] | None, p: float | Non
 
 
 def describe(x: Sequence[float], *, seed: int = 0) -> dict:
-    """``n``, ``mean``, ``sd`` (ddof=1) and ``ci95`` of one cell's values."""
-    a = _values(x)
+    """``n``, ``mean``, ``sd`` (ddof=1) and ``ci95`` of one cell's values (any order)."""
+    a = np.sort(_values(x))  # sorted: the last bits of a sum depend on the order
     return {
         "n": int(a.size),
         "mean": mean(a),
