@@ -32,12 +32,27 @@ QUICK = ROOT / "docs" / "results" / "quick-rerun"
 def synthetic_record(accuracy, *, val=None, seconds=1.0, probe_data=None, monitor=None, **spec):
     """A SYNTHETIC record in the runs.jsonl format (a unit-test input, not a result)."""
     full = {
-        "study": "final", "activation": "relu", "depth": 3, "batchnorm": False, "bgn": False,
-        "lr": 1e-3, "seed": 0, "run": 0, "epochs": 2, "batch_size": 8, "adam_eps": 1e-7,
-        "width": 4, "dataset": "synthetic-unit-test", "data_split": "carve", "n_train": 10,
-        "n_test": 10, "data_seed": 0, "data_fingerprint": "synthetic", "probe": False,
+        "study": "final",
+        "activation": "relu",
+        "depth": 3,
+        "batchnorm": False,
+        "bgn": False,
+        "lr": 1e-3,
+        "seed": 0,
+        "run": 0,
+        "epochs": 2,
+        "batch_size": 8,
+        "adam_eps": 1e-7,
+        "width": 4,
+        "dataset": "synthetic-unit-test",
+        "data_split": "carve",
+        "n_train": 10,
+        "n_test": 10,
+        "data_seed": 0,
+        "data_fingerprint": "synthetic",
+        "probe": False,
         "probe_batch": 4,
-    }  # fmt: skip
+    }
     full.update(spec)
     record = {
         "id": json.dumps(full, sort_keys=True),
@@ -111,14 +126,28 @@ def _searched_cell(selection):
         for run in range(2):
             recs.append(
                 synthetic_record(
-                    test + 0.01 * run, val=val, lr=lr, run=run, seed=run, study="search",
+                    test + 0.01 * run,
+                    val=val,
+                    lr=lr,
+                    run=run,
+                    seed=run,
+                    study="search",
                     selection=selection,
                 )
-            )  # fmt: skip
+            )
     best = 1e-3 if selection == "validation" else 1e-2
     for run in range(2, 5):
-        recs.append(synthetic_record(0.65 + 0.01 * run, val=0.8, lr=best, run=run, seed=run,
-                                     study="final", selection=selection))  # fmt: skip
+        recs.append(
+            synthetic_record(
+                0.65 + 0.01 * run,
+                val=0.8,
+                lr=best,
+                run=run,
+                seed=run,
+                study="final",
+                selection=selection,
+            )
+        )
     return recs
 
 
@@ -182,8 +211,7 @@ def test_claims_are_computed_from_the_records():
     for (bn, bgn), t in times.items():
         for run in range(6):
             acc = 0.9 if bgn else 0.1 + 0.01 * run
-            recs.append(synthetic_record(acc, batchnorm=bn, bgn=bgn, seed=run, run=run,
-                                         seconds=t))  # fmt: skip
+            recs.append(synthetic_record(acc, batchnorm=bn, bgn=bgn, seed=run, run=run, seconds=t))
     found = {c["id"]: c for c in claims.evaluate(analysis.analyse(recs))}
     assert found["iv"]["verdict"] == "reproduced"  # better in both pairs (p = 2/64)
     assert found["T"]["verdict"] == "reproduced"
@@ -209,21 +237,44 @@ def _probe_records():
         for seed in range(2):
             for bgn in (False, True):
                 curve = {"delta": flat if bgn else decay, "weight": flat if bgn else decay}
-                recs.append(synthetic_record(None, study="init_probe", activation=act,
-                                             bgn=bgn, seed=seed,
-                                             probe_data={**curve, "proportionality":
-                                                    {"cosine": [1.0] * 7}}))  # fmt: skip
-            recs.append(synthetic_record(
-                0.5, study="probe", activation=act, seed=seed, probe=True,
-                probe_data={"trained_bgn0": {"delta": decay, "weight": decay},
-                       "trained_bgn1": {"delta": flat, "weight": flat},
-                       "weight_change": [1e-9] * 7},
-            ))  # fmt: skip
-            recs.append(synthetic_record(
-                0.8, study="probe", activation=act, bgn=True, seed=seed, probe=True,
-                probe_data={"trained_bgn1": {"delta": flat, "weight": flat},
-                       "weight_change": [1e-2] * 7},
-            ))  # fmt: skip
+                recs.append(
+                    synthetic_record(
+                        None,
+                        study="init_probe",
+                        activation=act,
+                        bgn=bgn,
+                        seed=seed,
+                        probe_data={**curve, "proportionality": {"cosine": [1.0] * 7}},
+                    )
+                )
+            recs.append(
+                synthetic_record(
+                    0.5,
+                    study="probe",
+                    activation=act,
+                    seed=seed,
+                    probe=True,
+                    probe_data={
+                        "trained_bgn0": {"delta": decay, "weight": decay},
+                        "trained_bgn1": {"delta": flat, "weight": flat},
+                        "weight_change": [1e-9] * 7,
+                    },
+                )
+            )
+            recs.append(
+                synthetic_record(
+                    0.8,
+                    study="probe",
+                    activation=act,
+                    bgn=True,
+                    seed=seed,
+                    probe=True,
+                    probe_data={
+                        "trained_bgn1": {"delta": flat, "weight": flat},
+                        "weight_change": [1e-2] * 7,
+                    },
+                )
+            )
     return recs
 
 
@@ -256,11 +307,17 @@ def test_monitor_records_get_a_figure(tmp_path):
     recs = []
     for bgn in (False, True):
         history = [
-            {"epoch": e, "update_size": [0.1 * e] * 4, "delta": [1.0] * 4,
-             "dead_relu": [0.1, 0.2, 0.3], "sqrt_v_hat_median": [1e-6] * 4,
-             "frac_sqrt_v_hat_below_eps": [0.5] * 4, "adam_eps": 1e-7}
+            {
+                "epoch": e,
+                "update_size": [0.1 * e] * 4,
+                "delta": [1.0] * 4,
+                "dead_relu": [0.1, 0.2, 0.3],
+                "sqrt_v_hat_median": [1e-6] * 4,
+                "frac_sqrt_v_hat_below_eps": [0.5] * 4,
+                "adam_eps": 1e-7,
+            }
             for e in (1, 2)
-        ]  # fmt: skip
+        ]
         recs.append(synthetic_record(0.5, bgn=bgn, monitor=history, study="mech"))
     result = analysis.build_report(recs, tmp_path)
     assert str(tmp_path / "monitor_relu_3.png") in result["files"]

@@ -201,23 +201,24 @@ def table1_cells(roles: list[tuple[str, dict]]) -> list[dict]:
             # The paper counts the search runs at the chosen rate among the cell's runs.
             runs += [r for r in searched if spec_of(r)["lr"] == lr]
         cells.append(
-            {"key": key_spec, "selection": selection, "lr": lr, "records": runs,
-             "search": searched}
-        )  # fmt: skip
+            {"key": key_spec, "selection": selection, "lr": lr, "records": runs, "search": searched}
+        )
     cells.sort(key=lambda c: _sort_key(c["key"], c["selection"]))
     return cells
 
 
 def _sort_key(key: dict, selection) -> tuple:
     order = {"relu": 0, "sigmoid": 1, "tanh": 2}
-    rest = tuple(
-        (k, json.dumps(v)) for k, v in sorted(key.items()) if k not in MAIN_KEYS
-    )  # fmt: skip
+    rest = tuple((k, json.dumps(v)) for k, v in sorted(key.items()) if k not in MAIN_KEYS)
     return (
-        order.get(key.get("activation"), 9), str(key.get("activation")), rest,
-        bool(key.get("batchnorm")), bool(key.get("bgn")), key.get("depth") or 0,
+        order.get(key.get("activation"), 9),
+        str(key.get("activation")),
+        rest,
+        bool(key.get("batchnorm")),
+        bool(key.get("bgn")),
+        key.get("depth") or 0,
         str(selection),
-    )  # fmt: skip
+    )
 
 
 def summarize_cell(cell: dict, columns: list[str], *, seed: int = 0) -> dict:
@@ -306,7 +307,9 @@ def selection_rows(cells: list[dict], finals: list[dict], columns: list[str]) ->
     """Per cell with search runs: the validation-best and test-best ("paper") rates and what
     each gives. ``validation_test_mean``: test accuracy of the final runs at the validation-best
     rate; ``paper_test_mean``: test accuracy of the runs at the test-best rate, its search runs
-    counted (the paper's procedure); ``bias`` = paper - validation."""
+    counted (the paper's procedure); ``bias`` = paper - validation. ``paper_finals_mean``: the
+    fresh final runs at the test-best rate alone, so ``search_runs_bias`` = paper - that
+    measures what counting the choosing search runs adds (computable in old stores too)."""
     finals_at: dict[tuple, list[dict]] = defaultdict(list)
     for rec in finals:
         s = spec_of(rec)
@@ -324,6 +327,7 @@ def selection_rows(cells: list[dict], finals: list[dict], columns: list[str]) ->
             r for r in c["search"] if spec_of(r)["lr"] == test_lr
         ]
         v, p = stats.mean(_accs(val_runs)), stats.mean(_accs(paper_runs))
+        fresh = stats.mean(_accs(finals_at.get((cid, test_lr), [])))
         row = {k: c["key"].get(k) for k in columns}
         row.update(
             {
@@ -335,7 +339,9 @@ def selection_rows(cells: list[dict], finals: list[dict], columns: list[str]) ->
                 "search_test_score": test_score,
                 "paper_test_mean": p,
                 "paper_n": len(_accs(paper_runs)),
+                "paper_finals_mean": fresh,
                 "bias": None if v is None or p is None else p - v,
+                "search_runs_bias": None if fresh is None or p is None else p - fresh,
             }
         )
         rows.append(row)
@@ -405,10 +411,13 @@ def timing_rows(roles: list[tuple[str, dict]]) -> list[dict]:
         key = dict(cid)
         plain = _drop_bgn(key) | {"batchnorm": False}
         ref = next(
-            (m for c, m in medians.items()
-             if _drop_bgn(dict(c)) == plain and not dict(c).get("bgn")),
+            (
+                m
+                for c, m in medians.items()
+                if _drop_bgn(dict(c)) == plain and not dict(c).get("bgn")
+            ),
             None,
-        )  # fmt: skip
+        )
         rows.append(
             {
                 "key": key,
@@ -436,8 +445,14 @@ def timing_ratios(rows: list[dict]) -> dict[str, list[float]]:
 
         def time(bn, bgn, _k=k):
             want = _k | {"batchnorm": bn, "bgn": bgn}
-            return next((v for c, v in t.items() if _drop_bgn(dict(c)) == _drop_bgn(want)
-                         and dict(c).get("bgn") == bgn), None)  # fmt: skip
+            return next(
+                (
+                    v
+                    for c, v in t.items()
+                    if _drop_bgn(dict(c)) == _drop_bgn(want) and dict(c).get("bgn") == bgn
+                ),
+                None,
+            )
 
         none, bgn, bn, both = (
             time(False, False),
@@ -446,9 +461,11 @@ def timing_ratios(rows: list[dict]) -> dict[str, list[float]]:
             time(True, True),
         )
         for name, num, den in (
-            ("BGN/none", bgn, none), ("BN/none", bn, none), ("BN+BGN/BN", both, bn),
+            ("BGN/none", bgn, none),
+            ("BN/none", bn, none),
+            ("BN+BGN/BN", both, bn),
             ("BGN/BN", bgn, bn),
-        ):  # fmt: skip
+        ):
             if num and den:
                 out[name].append(num / den)
     return dict(out)
@@ -482,9 +499,10 @@ def curves(roles, wanted_role: str, extract) -> tuple[dict, list[str]]:
     if not items:
         return {}, []
     extra = [
-        k for k in varying_keys([s for s, _ in items], ignore=("lr", "selection", "depth"))
+        k
+        for k in varying_keys([s for s, _ in items], ignore=("lr", "selection", "depth"))
         if k not in MAIN_KEYS
-    ]  # fmt: skip
+    ]
     data: dict = {}
     for s, curve in items:
         variant = variant_label(s, extra)
@@ -700,7 +718,7 @@ def pairs_markdown(pairs: list[dict], columns: list[str]) -> list[str]:
             _p(p["p"]),
             _p(p["min_p"]),
             f"**{p['verdict']}**",
-        ]  # fmt: skip
+        ]
         for p in pairs
     ]
     counts = {v: sum(p["verdict"] == v for p in pairs) for v in ("better", "worse")}
@@ -722,7 +740,9 @@ def selection_markdown(a: dict, columns: list[str]) -> list[str]:
         "Rate with the best mean validation accuracy of the search runs (**validation**, the "
         "honest choice) and with the best mean *test* accuracy (**paper**: the paper's "
         "procedure, whose search runs then count among the cell's runs). Test accuracy of the "
-        "runs at each rate; bias = paper - validation.",
+        "runs at each rate; bias = paper - validation. *Final runs only*: the fresh runs at "
+        "the paper's rate without the search runs that chose it; *search-run bias* = paper - "
+        "final runs only, what counting the choosing runs adds.",
         "",
     ]
     if not have_val:
@@ -741,19 +761,35 @@ def selection_markdown(a: dict, columns: list[str]) -> list[str]:
             _lr(r["lr_paper"]),
             _fmt(r["paper_test_mean"]),
             str(r["paper_n"]),
+            _fmt(r["paper_finals_mean"]),
+            _fmt(r["search_runs_bias"]),
             _fmt(r["bias"]),
-        ]  # fmt: skip
+        ]
         for r in rows
     ]
     header = [k for k in columns if k != "selection"] + [
-        "lr (validation)", "test acc.", "n", "lr (paper)", "test acc.", "n", "bias",
-    ]  # fmt: skip
-    biases = [r["bias"] for r in rows if r["bias"] is not None]
-    tail = (
-        ["", f"Mean bias over {len(biases)} cells: {np.mean(biases):+.4f} (median "
-         f"{np.median(biases):+.4f})."]
-        if biases else []
-    )  # fmt: skip
+        "lr (validation)",
+        "test acc.",
+        "n",
+        "lr (paper)",
+        "test acc.",
+        "n",
+        "final runs only",
+        "search-run bias",
+        "bias",
+    ]
+    tail = []
+    for key, name in (
+        ("bias", "Bias (paper - validation)"),
+        ("search_runs_bias", "Search-run bias"),
+    ):
+        found = [r[key] for r in rows if r[key] is not None]
+        if found:
+            tail += [
+                "",
+                f"{name}: mean {np.mean(found):+.4f}, median {np.median(found):+.4f} "
+                f"over {len(found)} cells.",
+            ]
     return lines + _md_table(header, body) + tail
 
 
@@ -799,29 +835,49 @@ def eps_markdown(a: dict) -> str:
     lines += _md_table(
         ["activation", "BGN", "eps", "accuracy", "runs", "diverged"],
         [
-            [r["activation"], _fmt(r.get("bgn")), f"{r['adam_eps']:.0e}",
-             "-" if r["mean"] is None
-             else f"{r['mean']:.3f} ± {_fmt(r['sd'])} {_ci(r['ci95'])} ({r['n']})",
-             str(r["runs"]), str(r["diverged"])]
+            [
+                r["activation"],
+                _fmt(r.get("bgn")),
+                f"{r['adam_eps']:.0e}",
+                "-"
+                if r["mean"] is None
+                else f"{r['mean']:.3f} ± {_fmt(r['sd'])} {_ci(r['ci95'])} ({r['n']})",
+                str(r["runs"]),
+                str(r["diverged"]),
+            ]
             for r in a["eps"]
         ],
-    )  # fmt: skip
+    )
     lines += ["", "## BGN - plain at each eps, paired by seed", ""]
     lines += _md_table(
         ["activation", "eps", "pairs", "diff", "95 % interval", "p", "verdict"],
         [
-            [p["activation"], f"{p['adam_eps']:.0e}", str(p["n"]), _fmt(p["diff"]),
-             _ci(p["ci95"]), _p(p["p"]), p["verdict"]]
+            [
+                p["activation"],
+                f"{p['adam_eps']:.0e}",
+                str(p["n"]),
+                _fmt(p["diff"]),
+                _ci(p["ci95"]),
+                _p(p["p"]),
+                p["verdict"],
+            ]
             for p in a["eps_pairs"]
         ],
-    )  # fmt: skip
+    )
     return "\n".join(lines + ["", stats.METHOD_TEXT]) + "\n"
 
 
 RUN_FIELDS = (
-    "accuracy", "val_accuracy", "test_loss", "top_class_fraction", "diverged", "train_seconds",
-    "seconds_per_epoch", "wall_seconds", "finished_at",
-)  # fmt: skip
+    "accuracy",
+    "val_accuracy",
+    "test_loss",
+    "top_class_fraction",
+    "diverged",
+    "train_seconds",
+    "seconds_per_epoch",
+    "wall_seconds",
+    "finished_at",
+)
 
 
 def flat_runs(roles: list[tuple[str, dict]]) -> list[dict]:
@@ -924,18 +980,22 @@ def write_tables(a: dict, out: Path, protocol: dict | None) -> list[Path]:
             },
         ),
         _write(out / "table1.md", table1_markdown(a, majority)),
-        write_csv([{k: v for k, v in r.items() if k != "seeds"} for r in a["cells"]],
-                  out / "table1.csv"),
+        write_csv(
+            [{k: v for k, v in r.items() if k != "seeds"} for r in a["cells"]], out / "table1.csv"
+        ),
         write_csv(a["pairs"], out / "pairs.csv") if a["pairs"] else None,
         write_csv(a["selection"], out / "selection.csv") if a["selection"] else None,
         write_csv(flat_runs(a["roles"]), out / "runs.csv"),
         _write(out / "timing.md", timing_markdown(a)),
-        write_csv([{k: v for k, v in r.items() if k != "key"} for r in a["timing"]],
-                  out / "timing.csv") if a["timing"] else None,
+        write_csv(
+            [{k: v for k, v in r.items() if k != "key"} for r in a["timing"]], out / "timing.csv"
+        )
+        if a["timing"]
+        else None,
         _json(out / "claims.json", a["claims"]),
         _write(out / "claims.md", claims_markdown(a["claims"])),
         _json(out / "protocol.json", protocol_from_records(a, protocol)),
-    ]  # fmt: skip
+    ]
     if a["eps"]:
         files += [
             _write(out / "eps.md", eps_markdown(a)),

@@ -82,12 +82,20 @@ def claim_i(a: dict) -> dict:
     test = "smallest cosine, over layers and probed networks, between delta with and without BGN"
     rule = f"reproduced if every cosine >= {COSINE_MIN} (eq. 9), not reproduced otherwise"
     if not cosines:
-        return _row("i", claim, test, "not in this store (no probe 'proportionality')",
-                    "inconclusive", rule)  # fmt: skip
+        return _row(
+            "i", claim, test, "not in this store (no probe 'proportionality')", "inconclusive", rule
+        )
     low = float(min(cosines))
     verdict = "reproduced" if low >= COSINE_MIN else "not reproduced"
-    return _row("i", claim, test, f"min cosine {low:.9f} over {len(cosines)} layers", verdict,
-                rule, {"min_cosine": low, "layers": len(cosines)})  # fmt: skip
+    return _row(
+        "i",
+        claim,
+        test,
+        f"min cosine {low:.9f} over {len(cosines)} layers",
+        verdict,
+        rule,
+        {"min_cosine": low, "layers": len(cosines)},
+    )
 
 
 def _split_label(label: str) -> tuple[str, str]:
@@ -126,19 +134,25 @@ def claim_ii(a: dict) -> dict:
                 target = normalised if _split_label(label)[0].endswith("BGN") else plain
                 target[f"{fig} {act} {label}"] = ratio
     if not normalised:
-        return _row("ii", claim, test, "not in this store (no probed gradient norms)",
-                    "inconclusive", rule)  # fmt: skip
+        return _row(
+            "ii", claim, test, "not in this store (no probed gradient norms)", "inconclusive", rule
+        )
     worst = max(normalised, key=lambda k: abs(math.log10(normalised[k])))
-    ok = all(
-        1 / DEGRADATION_FACTOR <= r <= DEGRADATION_FACTOR for r in normalised.values()
-    )  # fmt: skip
+    ok = all(1 / DEGRADATION_FACTOR <= r <= DEGRADATION_FACTOR for r in normalised.values())
     contrast = f"; plain: {min(plain.values()):.1e} .. {max(plain.values()):.1e}" if plain else ""
     value = (
         f"normalised ratios {min(normalised.values()):.3g} .. {max(normalised.values()):.3g} "
         f"(furthest from 1: {worst}){contrast}"
     )
-    return _row("ii", claim, test, value, "reproduced" if ok else "not reproduced", rule,
-                {"normalised": normalised, "plain": plain})  # fmt: skip
+    return _row(
+        "ii",
+        claim,
+        test,
+        value,
+        "reproduced" if ok else "not reproduced",
+        rule,
+        {"normalised": normalised, "plain": plain},
+    )
 
 
 def claim_iii(a: dict) -> dict:
@@ -164,8 +178,9 @@ def claim_iii(a: dict) -> dict:
                 ratio = float(np.mean(curves[(partner, rest)][:k]) / np.mean(wc[:k]))
             ratios[f"{act} {partner} vs {base}{' ' + rest if rest else ''}"] = ratio
     if not ratios:
-        return _row("iii", claim, test, "not in this store (no weight-change probes)",
-                    "inconclusive", rule)  # fmt: skip
+        return _row(
+            "iii", claim, test, "not in this store (no weight-change probes)", "inconclusive", rule
+        )
     above = sum(r > 1 for r in ratios.values())
     verdict = _all_or_half(above, len(ratios))
     value = f"ratio > 1 in {above} of {len(ratios)}: " + ", ".join(
@@ -184,8 +199,9 @@ def claim_iv(a: dict) -> dict:
     )
     pairs = a["pairs"]
     if not pairs:
-        return _row("iv", claim, test, "not in this store (no BGN/baseline pairs)",
-                    "inconclusive", rule)  # fmt: skip
+        return _row(
+            "iv", claim, test, "not in this store (no BGN/baseline pairs)", "inconclusive", rule
+        )
     count = {v: sum(p["verdict"] == v for p in pairs) for v in ("better", "worse")}
     min_p = min((p["min_p"] for p in pairs if p["min_p"] is not None), default=None)
     value = (
@@ -213,8 +229,9 @@ def claim_timing_vs_bn(a: dict) -> dict:
     )
     ratios = a["timing_ratios"].get("BGN/BN", [])
     if not ratios:
-        return _row("T", claim, test, "not in this store (no timed BGN and BN runs)",
-                    "inconclusive", rule)  # fmt: skip
+        return _row(
+            "T", claim, test, "not in this store (no timed BGN and BN runs)", "inconclusive", rule
+        )
     below = sum(r < 1 for r in ratios)
     verdict = _all_or_half(below, len(ratios))
     value = (
@@ -247,8 +264,17 @@ def claim_timing_ratios(a: dict) -> list[dict]:
             f"; 90 ReLU layers: × {at90:.2f}" if at90 else ""
         )
         verdict = "reproduced" if low <= med <= high else "not reproduced"
-        rows.append(_row(cid, claim, test, value, verdict, rule,
-                         {"median": med, "ratios": ratios, "relu_90": at90}))  # fmt: skip
+        rows.append(
+            _row(
+                cid,
+                claim,
+                test,
+                value,
+                verdict,
+                rule,
+                {"median": med, "ratios": ratios, "relu_90": at90},
+            )
+        )
     return rows
 
 

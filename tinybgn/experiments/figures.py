@@ -89,8 +89,7 @@ def _band(ax, y: np.ndarray, color: str, label: str) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)
         mid = np.nanmedian(shown, axis=0)
         low, high = np.nanmin(shown, axis=0), np.nanmax(shown, axis=0)
-    ax.plot(x, mid, color=color, label=label + (f" ({len(y)} seeds)" if len(y) > 1 else ""),
-            lw=1.4)  # fmt: skip
+    ax.plot(x, mid, color=color, label=label + (f" ({len(y)} seeds)" if len(y) > 1 else ""), lw=1.4)
     if len(y) > 1:
         ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
     finite = shown[np.isfinite(shown)]
@@ -116,8 +115,15 @@ def _clip_log_axis(ax, ranges: dict[str, dict]) -> None:
             f"{name} min {r['low']:.0e}" for name, r in ranges.items() if r["low"] < bottom
         ] + notes
     if notes:
-        ax.text(0.02, 0.02, "below axis: " + "; ".join(notes), transform=ax.transAxes,
-                fontsize=6, va="bottom", color="dimgray")  # fmt: skip
+        ax.text(
+            0.02,
+            0.02,
+            "below axis: " + "; ".join(notes),
+            transform=ax.transAxes,
+            fontsize=6,
+            va="bottom",
+            color="dimgray",
+        )
 
 
 def _new(rows: int, cols: int, width: float, height: float):
@@ -189,8 +195,9 @@ def eps_figure(rows: list[dict], majority: float | None, title: str, path: Path)
             mean = np.array([np.nan if r["mean"] is None else r["mean"] for r in sel])
             err = np.array([_error_bar(r) for r in sel]).T
             variant = "BGN" if bgn else "none"
-            ax.errorbar(eps, mean, yerr=err, marker="o", capsize=3, color=COLORS[variant],
-                        label=variant)  # fmt: skip
+            ax.errorbar(
+                eps, mean, yerr=err, marker="o", capsize=3, color=COLORS[variant], label=variant
+            )
         if majority is not None:
             ax.axhline(majority, color="gray", ls="--", lw=1, label="majority class")
         ax.axvline(1e-7, color="gray", ls=":", lw=1, label="Keras default eps")
@@ -230,9 +237,8 @@ def monitor_figure(runs: dict[str, list[list[dict]]], title: str, path: Path) ->
     colour runs from dark (first epoch) to yellow (last)."""
     variants = _ordered(runs)
     present = [
-        q for q in MONITOR_QUANTITIES
-        if any(q in e for v in variants for h in runs[v] for e in h)
-    ]  # fmt: skip
+        q for q in MONITOR_QUANTITIES if any(q in e for v in variants for h in runs[v] for e in h)
+    ]
     fig, axes = _new(len(present), len(variants), 4.0, 2.6)
     from matplotlib import colormaps
 
@@ -248,8 +254,13 @@ def monitor_figure(runs: dict[str, list[list[dict]]], title: str, path: Path) ->
                 y = np.nanmedian(_as_curves(ys, None), axis=0)
                 color = cmap(n / max(1, len(epochs) - 1))
                 y = np.where(y > 0, y, np.nan) if MONITOR_QUANTITIES[q][1] else y
-                ax.plot(np.arange(1, len(y) + 1), y, color=color, lw=1,
-                        label=f"epoch {ep}" if n in (0, len(epochs) - 1) else None)  # fmt: skip
+                ax.plot(
+                    np.arange(1, len(y) + 1),
+                    y,
+                    color=color,
+                    lw=1,
+                    label=f"epoch {ep}" if n in (0, len(epochs) - 1) else None,
+                )
             if MONITOR_QUANTITIES[q][1]:
                 ax.set_yscale("log")
             else:
@@ -300,8 +311,14 @@ def _save(fig: Figure, title: str, path: Path) -> list[Path]:
     ncol = min(len(labels), 4) or 1
     rows = -(-len(labels) // ncol)
     if labels:
-        fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=ncol,
-                   fontsize=8, frameon=False)  # fmt: skip
+        fig.legend(
+            [handles[k] for k in labels],
+            labels,
+            loc="lower center",
+            ncol=ncol,
+            fontsize=8,
+            frameon=False,
+        )
     fig.tight_layout(rect=(0, 0.04 + 0.035 * rows, 1, 0.97))
     path = Path(path)
     out = []
@@ -328,9 +345,12 @@ def write_report_figures(a: dict, out: Path) -> dict[str, dict]:
     for name, (title, study) in specs.items():
         data = a[name]
         if not data:
-            result[name] = {"title": title, "files": [],
-                            "caption": f"Not in this store (no `{study}` records with the "
-                                       "values this figure needs)."}  # fmt: skip
+            result[name] = {
+                "title": title,
+                "files": [],
+                "caption": f"Not in this store (no `{study}` records with the "
+                "values this figure needs).",
+            }
             continue
         if name == "figure3":
             files = weight_change_figure(data, title, out / f"{name}.png")
@@ -338,14 +358,20 @@ def write_report_figures(a: dict, out: Path) -> dict[str, dict]:
         else:
             files = gradient_figure(data, title, out / f"{name}.png")
             write_curves_csv(data, out / f"{name}.csv", keys=("delta", "weight"))
-        result[name] = {"title": title, "files": [*files, out / f"{name}.csv"],
-                        "caption": _caption(name)}  # fmt: skip
+        result[name] = {
+            "title": title,
+            "files": [*files, out / f"{name}.csv"],
+            "caption": _caption(name),
+        }
     if a["eps"]:
         title = "Adam eps against BGN: test accuracy, mean and 95 % interval"
         files = eps_figure(a["eps"], a.get("majority"), title, out / "eps.png")
-        result["eps"] = {"title": title, "files": files,
-                         "caption": "Mean test accuracy of the eps runs; bars: 95 % bootstrap "
-                                    "interval over seeds."}  # fmt: skip
+        result["eps"] = {
+            "title": title,
+            "files": files,
+            "caption": "Mean test accuracy of the eps runs; bars: 95 % bootstrap "
+            "interval over seeds.",
+        }
     groups: dict[tuple, dict[str, list]] = {}
     extra = _monitor_extra([s for s, _ in a["monitor"]])
     from tinybgn.experiments.analysis import variant_label
