@@ -215,3 +215,21 @@ def test_epoch_monitor_records_json_able_quantities_every_epoch(batch):
         assert len(entry["sqrt_v_hat_median"]) == 7 and entry["adam_eps"] == 1e-7
         assert all(u > 0 for u in entry["update_size"])
     json.dumps(monitor.history)
+
+
+def test_training_monitor_hook_keeps_the_previous_weights_per_model(batch):
+    from tinybgn.probes import snapshot_weights, training_monitor
+
+    x, y = batch
+    net = _small()
+    opt = tinybgn.Adam(net.parameters(), lr=1e-3)
+    first = training_monitor(net, opt, x, y, None)
+    assert first["update_size"] == [None] * 7  # no snapshot before training
+    dense = [l for l in net.layers if isinstance(l, tinybgn.Dense)]
+    dense[0].W[...] *= 2.0
+    second = training_monitor(net, opt, x, y, first)
+    assert second["update_size"][0] == pytest.approx(1.0, rel=1e-6)
+    assert second["update_size"][1:] == [0.0] * 6
+    other = _small()
+    snapshot_weights(other)
+    assert training_monitor(other, opt, x, y, None)["update_size"] == [0.0] * 7

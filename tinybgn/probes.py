@@ -14,7 +14,8 @@ BN, every hidden ``delta`` has norm exactly kappa = sqrt(64) = 8 (eq. 7), whatev
 snapshots, ``mean_ij |W_after - W_before|`` (Figure 3).
 
 **Mechanism quantities** (why does BGN help under Adam?), per Dense layer, for a runner to
-record at the end of every epoch (:class:`EpochMonitor` does all of them):
+record at the end of every epoch (:func:`epoch_quantities` measures all of them;
+:class:`EpochMonitor` or :func:`training_monitor` call it from ``train(progress=...)``):
 
 * ``update_size``: ``||W_now - W_prev|| / ||W_prev||``, the relative size of an epoch's update;
 * ``sqrt_v_hat_median`` and ``frac_sqrt_v_hat_below_eps``: Adam's step is
@@ -32,6 +33,7 @@ record at the end of every epoch (:class:`EpochMonitor` does all of them):
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -277,18 +279,41 @@ def dead_relu_fraction(model: Sequential, x: np.ndarray) -> list[float]:
     return out
 
 
-class EpochMonitor:
-    """Records the mechanism quantities at the end of every epoch (see the module docstring).
+def epoch_quantities(
+    model: Sequential, optimizer, x: np.ndarray, y: np.ndarray, previous: list[np.ndarray] | None
+) -> dict:
+    """All mechanism quantities now, as a JSON-able dict (non-finite values become None).
 
-    Create it before training, call it from ``train(progress=...)``::
+    ``update_size`` (against the :func:`dense_weights` snapshot ``previous``; None per layer
+    without one) and ``delta`` (one value per Dense layer), ``dead_relu`` (per ReLU layer, if
+    any) and, for Adam, ``sqrt_v_hat_median``, ``frac_sqrt_v_hat_below_eps`` and ``adam_eps``.
+    """
+    entry: dict = {}
+    n_dense = sum(isinstance(layer, Dense) for layer in model.layers)
+    entry["update_size"] = (
+        [None] * n_dense if previous is None else _jsonable(update_size(previous, model))
+    )
+    entry["delta"] = _jsonable(gradient_norms(model, x, y)["delta"])
+    dead = dead_relu_fraction(model, x)
+    if dead:
+        entry["dead_relu"] = dead
+    try:
+        entry.update(adam_second_moment(optimizer, model))
+        entry["adam_eps"] = _adam_state(optimizer)[3]
+    except ProbeError:
+        pass  # not Adam: no second moment to report
+    return entry
+
+
+class EpochMonitor:
+    """Records :func:`epoch_quantities` at the end of every epoch.
+
+    Create it before training (it takes the first weight snapshot), call it from
+    ``train(progress=...)``::
 
         monitor = EpochMonitor(model, optimizer, x_probe, y_probe)
         train(..., optimizer=optimizer, progress=monitor)
-        record["monitor"] = monitor.history   # JSON-able
-
-    Each entry of ``history``: ``epoch``, ``update_size``, ``delta`` (one value per Dense
-    layer), ``dead_relu`` (per ReLU layer, if any), and for Adam ``sqrt_v_hat_median``,
-    ``frac_sqrt_v_hat_below_eps`` and ``adam_eps``. Non-finite values are stored as None.
+        record["monitor"] = monitor.history   # JSON-able: [{"epoch": 1, ...}, ...]
     """
 
     def __init__(self, model: Sequential, optimizer, x: np.ndarray, y: np.ndarray) -> None:
@@ -300,20 +325,37 @@ class EpochMonitor:
         """Measure now; ``epoch`` is the epoch number or a record with an ``epoch`` field."""
         if not isinstance(epoch, int | np.integer):
             epoch = epoch["epoch"] if isinstance(epoch, dict) else epoch.epoch
-        entry: dict = {"epoch": int(epoch)}
-        entry["update_size"] = _jsonable(update_size(self.previous, self.model))
-        entry["delta"] = _jsonable(gradient_norms(self.model, self.x, self.y)["delta"])
-        dead = dead_relu_fraction(self.model, self.x)
-        if dead:
-            entry["dead_relu"] = dead
-        try:
-            entry.update(adam_second_moment(self.optimizer, self.model))
-            entry["adam_eps"] = _adam_state(self.optimizer)[3]
-        except ProbeError:
-            pass  # not Adam: no second moment to report
+        entry = {
+            "epoch": int(epoch),
+            **epoch_quantities(self.model, self.optimizer, self.x, self.y, self.previous),
+        }
         self.previous = dense_weights(self.model)
         self.history.append(entry)
         return entry
+
+
+#: Weight snapshots for :func:`training_monitor`, per model (forgotten with the model).
+_SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def snapshot_weights(model: Sequential) -> None:
+    """Remember ``model``'s weights now (call before training), for :func:`training_monitor`."""
+    _SNAPSHOTS[model] = dense_weights(model)
+
+
+def training_monitor(
+    model: Sequential, optimizer, x: np.ndarray, y: np.ndarray, previous: dict | None
+) -> dict:
+    """:func:`epoch_quantities` for a runner that calls a function at every epoch end with
+    the previous epoch's result (``previous``, None at the first call; unused otherwise).
+
+    The update size needs the weights of the previous epoch end: they are kept per model
+    (weakly). At the first call they exist only if :func:`snapshot_weights` was called before
+    training; otherwise that epoch's ``update_size`` is None. :class:`EpochMonitor` does the
+    same with no global state."""
+    entry = epoch_quantities(model, optimizer, x, y, _SNAPSHOTS.get(model))
+    _SNAPSHOTS[model] = dense_weights(model)
+    return entry
 
 
 def _jsonable(values) -> list[float | None]:
@@ -323,6 +365,9 @@ def _jsonable(values) -> list[float | None]:
 __all__ = [
     "EpochMonitor",
     "ProbeError",
+    "epoch_quantities",
+    "snapshot_weights",
+    "training_monitor",
     "adam_second_moment",
     "bgn_proportionality",
     "dead_relu_fraction",

@@ -512,11 +512,15 @@ def curves(roles, wanted_role: str, extract) -> tuple[dict, list[str]]:
 
 
 def _fig1_extract(rec):
+    """Figure 1 curves of an ``init_probe`` record: ``probe`` = ``{"delta", "weight"}`` (as
+    :func:`tinybgn.probes.gradient_norms` gives), or under ``probe["init"]``, or - for a probe
+    run of 0 epochs - the network's own ``probe["trained_bgn<0|1>"]``."""
     probe = rec["probe"]
     probe = probe.get("init", probe)
     if "delta" in probe:
         return [({}, {"delta": probe["delta"], "weight": probe["weight"]})]
-    return []
+    own = probe.get(f"trained_bgn{int(bool(spec_of(rec)['bgn']))}")
+    return [({}, own)] if own else []
 
 
 def _fig2_extract(rec):
