@@ -135,6 +135,7 @@ def test_adam_sqrt_v_hat_after_one_step_is_the_gradient_magnitude(coalesced):
     assert (len(opt.pairs) == 1) == coalesced
     dense = [l for l in net.layers if isinstance(l, tinybgn.Dense)]
     scales = [10.0 ** -(k + 4) for k in range(len(dense))]  # 1e-4, 1e-5, ... layer by layer
+    scales[-1] = 0.0  # a layer that gets no gradient at all
     for layer, g in zip(dense, scales, strict=True):
         layer.grads["W"][...] = g
         layer.grads["b"][...] = 1.0  # must not leak into W's numbers
@@ -142,6 +143,7 @@ def test_adam_sqrt_v_hat_after_one_step_is_the_gradient_magnitude(coalesced):
     found = adam_second_moment(opt, net)
     np.testing.assert_allclose(found["sqrt_v_hat_median"], scales, rtol=1e-5)
     assert found["frac_sqrt_v_hat_below_eps"] == [float(g < 1e-7) for g in scales]
+    assert found["frac_v_hat_zero"] == [0.0] * 6 + [1.0]
 
 
 def test_adam_second_moment_before_any_step_and_for_sgd():

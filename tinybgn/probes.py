@@ -235,17 +235,20 @@ def adam_second_moment(optimizer, model: Sequential) -> dict[str, list[float]]:
     ``v_hat = v / (1 - beta2^t)`` (Kingma & Ba's bias correction), read from the optimizer's
     ``state_dict()``; the optimizer may hold one flat buffer for the whole model (as for a
     :class:`Sequential`) or one array per parameter - W is located in it by its memory address.
-    Returns ``sqrt_v_hat_median`` (median over the layer's weights) and
-    ``frac_sqrt_v_hat_below_eps`` (share of the weights with ``sqrt(v_hat) < eps``), one entry
-    per Dense layer, input to output. Before the first step (t = 0) both are None.
+    Returns ``sqrt_v_hat_median`` (median over the layer's weights),
+    ``frac_sqrt_v_hat_below_eps`` (share of the weights with ``sqrt(v_hat) < eps``) and
+    ``frac_v_hat_zero`` (share with v_hat exactly 0: weights that never had a gradient, e.g.
+    the inputs of dead ReLU units - they are among those below eps), one entry per Dense layer,
+    input to output. Before the first step (t = 0) all are None.
     """
     t, v, beta2, eps = _adam_state(optimizer)
     dense = [layer for layer in model.layers if isinstance(layer, Dense)]
     if t == 0:
         return {"sqrt_v_hat_median": [None] * len(dense),
-                "frac_sqrt_v_hat_below_eps": [None] * len(dense)}  # fmt: skip
+                "frac_sqrt_v_hat_below_eps": [None] * len(dense),
+                "frac_v_hat_zero": [None] * len(dense)}  # fmt: skip
     bias2 = 1.0 - beta2**t
-    medians, below = [], []
+    medians, below, zero = [], [], []
     for layer in dense:
         w = layer.params["W"]
         for (theta, _), v_i in zip(optimizer.pairs, v, strict=True):
@@ -258,7 +261,12 @@ def adam_second_moment(optimizer, model: Sequential) -> dict[str, list[float]]:
         root = np.sqrt(v_w.astype(np.float64) / bias2)
         medians.append(float(np.median(root)))
         below.append(float(np.mean(root < eps)))
-    return {"sqrt_v_hat_median": medians, "frac_sqrt_v_hat_below_eps": below}
+        zero.append(float(np.mean(root == 0)))
+    return {
+        "sqrt_v_hat_median": medians,
+        "frac_sqrt_v_hat_below_eps": below,
+        "frac_v_hat_zero": zero,
+    }
 
 
 def dead_relu_fraction(model: Sequential, x: np.ndarray) -> list[float]:

@@ -628,6 +628,13 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
+def _cell_text(r: dict) -> str:
+    """``mean ± sd [low, high] (n)``; a single run has neither sd nor interval."""
+    if r["sd"] is None:
+        return f"{r['mean']:.3f} ({r['n']})"
+    return f"{r['mean']:.3f} ± {r['sd']:.3f} {_ci(r['ci95'])} ({r['n']})"
+
+
 def _ci(ci) -> str:
     return "-" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
@@ -684,11 +691,7 @@ def table1_markdown(a: dict, majority: float | None) -> str:
             if r is None:
                 entries.append("-")
                 continue
-            text = (
-                "no finished run"
-                if r["mean"] is None
-                else f"{r['mean']:.3f} ± {_fmt(r['sd'])} {_ci(r['ci95'])} ({r['n']})"
-            )
+            text = "no finished run" if r["mean"] is None else _cell_text(r)
             if r["diverged"]:
                 text += f", {r['diverged']} div."
             paper = _paper_value(r, columns)
@@ -843,9 +846,7 @@ def eps_markdown(a: dict) -> str:
                 r["activation"],
                 _fmt(r.get("bgn")),
                 f"{r['adam_eps']:.0e}",
-                "-"
-                if r["mean"] is None
-                else f"{r['mean']:.3f} ± {_fmt(r['sd'])} {_ci(r['ci95'])} ({r['n']})",
+                "-" if r["mean"] is None else _cell_text(r),
                 str(r["runs"]),
                 str(r["diverged"]),
             ]

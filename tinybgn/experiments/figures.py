@@ -224,6 +224,7 @@ MONITOR_QUANTITIES = {
     "update_size": (r"$\|\Delta W\| / \|W\|$ per epoch", True),
     "sqrt_v_hat_median": (r"median $\sqrt{\hat v}$ of W", True),
     "frac_sqrt_v_hat_below_eps": (r"share of W with $\sqrt{\hat v}$ < eps", False),
+    "frac_v_hat_zero": (r"share of W with $\hat v$ = 0", False),
     "dead_relu": ("share of dead units", False),
     "delta": (r"$\|\delta^{(K)}\|$ on the probe batch", True),
 }
@@ -388,7 +389,8 @@ def write_report_figures(a: dict, out: Path) -> dict[str, dict]:
             "caption": "Columns: variants (plain, BGN, ...). Rows: update size ||ΔW||/||W|| of "
             "each Dense layer over the last epoch; the median sqrt(v_hat) of Adam's second "
             "moment of W and the share of weights whose sqrt(v_hat) is below eps (there Adam's "
-            "step is about lr * g / eps instead of lr * sign(g)); the share of ReLU units that "
+            "step is about lr * g / eps instead of lr * sign(g)), of which those with v_hat = 0 "
+            "never had a gradient (inputs of dead units); the share of ReLU units that "
             "are 0 for every example of the probe batch; ||delta|| per layer. One line per "
             "epoch (dark = first, yellow = last), median over seeds.",
         }
