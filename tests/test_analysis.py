@@ -408,3 +408,22 @@ def test_importing_the_experiments_keeps_the_users_matplotlib_backend():
     env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_gradient_methods_are_compared_with_no_method_and_with_bgn():
+    recs = []
+    accs = {("none", False): 0.1, ("none", True): 0.9, ("block_normalized", False): 0.5,
+            ("frozen_bgn", True): 0.7}  # fmt: skip
+    for (gm, bgn), acc in accs.items():
+        for run in range(6):
+            recs.append(synthetic_record(acc + 0.001 * run, grad_method=gm, bgn=bgn, seed=run,
+                                         run=run, study="mech"))  # fmt: skip
+    a = analysis.analyse(recs)
+    rows = {(p["grad_method"], p["bgn"], p["baseline"]): p for p in a["method_pairs"]}
+    block_vs_plain = rows[("block_normalized", False, "same cell, grad_method none")]
+    assert block_vs_plain["diff"] == pytest.approx(0.4) and block_vs_plain["verdict"] == "better"
+    block_vs_bgn = rows[("block_normalized", False, "BGN, grad_method none")]
+    assert block_vs_bgn["diff"] == pytest.approx(-0.4) and block_vs_bgn["verdict"] == "worse"
+    frozen_vs_bgn = rows[("frozen_bgn", True, "same cell, grad_method none")]
+    assert frozen_vs_bgn["diff"] == pytest.approx(-0.2)
+    assert len(a["method_pairs"]) == 3

@@ -250,34 +250,64 @@ def summarize_cell(cell: dict, columns: list[str], *, seed: int = 0) -> dict:
 ONE_CLASS = 0.95
 
 
+def _match_key(key: dict, selection, ignore: Iterable[str] = ()) -> tuple:
+    return (tuple((k, v) for k, v in sorted(key.items()) if k not in set(ignore)), selection)
+
+
+def _compare(treated: dict, baseline: dict, columns: list[str], label: str, seed: int) -> dict:
+    """One pair row: the treated cell's keys, both means and the paired comparison by seed."""
+    result = stats.paired_comparison(
+        _by_seed(treated["records"]), _by_seed(baseline["records"]), seed=seed
+    )
+    row = {k: treated["key"].get(k) for k in columns}
+    row.update(
+        {
+            "baseline": label,
+            "selection": treated["selection"],
+            "treated_mean": stats.mean(_accs(treated["records"])),
+            "baseline_mean": stats.mean(_accs(baseline["records"])),
+            **result,
+        }
+    )
+    return row
+
+
 def paired_rows(cells: list[dict], columns: list[str], *, seed: int = 0) -> list[dict]:
     """Every BGN cell against its baseline: the cell with bgn False and all else equal
     (bgn_kappa / bgn_every / bgn_scope ignored), same selection rule; paired by seed."""
+    baselines = {
+        _match_key(c["key"], c["selection"], BGN_KEYS): c for c in cells if not c["key"].get("bgn")
+    }
+    return [
+        _compare(c, baselines[k], columns, "same cell without BGN", seed)
+        for c in cells
+        if c["key"].get("bgn")
+        and (k := _match_key(c["key"], c["selection"], BGN_KEYS)) in baselines
+    ]
 
-    def base_key(cell):
-        return (
-            tuple((k, v) for k, v in sorted(cell["key"].items()) if k not in BGN_KEYS),
-            cell["selection"],
-        )
 
-    baselines = {base_key(c): c for c in cells if not c["key"].get("bgn")}
+def method_rows(cells: list[dict], columns: list[str], *, seed: int = 0) -> list[dict]:
+    """Every cell with a gradient method (``grad_method`` not "none": block_normalized, clip,
+    frozen_bgn) against the same cell with ``grad_method = "none"`` and, when it has no BGN,
+    against the BGN cells with ``grad_method = "none"`` (the methods BGN is compared with)."""
+    ignore = ("grad_method", "clip_norm")
+    plain = {}
+    for c in cells:
+        if c["key"].get("grad_method", "none") == "none":
+            plain.setdefault(_match_key(c["key"], c["selection"], ignore), []).append(c)
+            plain.setdefault(_match_key(c["key"], c["selection"], ignore + BGN_KEYS), []).append(c)
     rows = []
     for c in cells:
-        if not c["key"].get("bgn") or base_key(c) not in baselines:
+        method = c["key"].get("grad_method", "none")
+        if method == "none":
             continue
-        b = baselines[base_key(c)]
-        result = stats.paired_comparison(_by_seed(c["records"]), _by_seed(b["records"]), seed=seed)
-        row = {k: c["key"].get(k) for k in columns}
-        row.update(
-            {
-                "baseline": "same cell without BGN",
-                "selection": c["selection"],
-                "bgn_mean": stats.mean(_accs(c["records"])),
-                "baseline_mean": stats.mean(_accs(b["records"])),
-                **result,
-            }
-        )
-        rows.append(row)
+        for b in plain.get(_match_key(c["key"], c["selection"], ignore), []):
+            rows.append(_compare(c, b, columns, "same cell, grad_method none", seed))
+        if not c["key"].get("bgn"):
+            for b in plain.get(_match_key(c["key"], c["selection"], ignore + BGN_KEYS), []):
+                if b["key"].get("bgn"):
+                    what = variant_label(b["key"], [k for k in BGN_KEYS[1:] if k in columns])
+                    rows.append(_compare(c, b, columns, f"{what}, grad_method none", seed))
     return rows
 
 
@@ -558,6 +588,7 @@ def analyse(records: list[dict], protocol: dict | None = None, *, seed: int = 0)
         "columns": columns,
         "cells": rows,
         "pairs": paired_rows(cells, columns, seed=seed),
+        "method_pairs": method_rows(cells, columns, seed=seed),
         "selection": selection_rows(cells, finals, columns),
         "eps": eps,
         "eps_pairs": eps_pairs,
@@ -703,21 +734,25 @@ def table1_markdown(a: dict, majority: float | None) -> str:
     lines += _md_table(row_keys + [f"{d} layers" for d in depths], body)
     lines += ["", "## BGN against its baseline (the same cell without BGN), paired by seed", ""]
     lines += pairs_markdown(a["pairs"], columns)
+    if a["method_pairs"]:
+        lines += ["", "## Gradient methods against no method and against BGN, paired by seed", ""]
+        lines += pairs_markdown(a["method_pairs"], columns, treated="method")
     lines += ["", "## Learning rate chosen per cell", ""] + selection_markdown(a, columns)
     lines += ["", stats.METHOD_TEXT]
     return "\n".join(lines) + "\n"
 
 
-def pairs_markdown(pairs: list[dict], columns: list[str]) -> list[str]:
+def pairs_markdown(pairs: list[dict], columns: list[str], treated: str = "BGN") -> list[str]:
+    """The pair rows as a markdown table; ``treated`` names the treated side's column."""
     if not pairs:
         return ["No BGN cell has a baseline cell in this store."]
-    keys = [k for k in columns if k not in ("bgn", "bgn_kappa", "bgn_every", "bgn_scope")] + [
-        k for k in ("bgn_kappa", "bgn_every", "bgn_scope") if k in columns
-    ]
+    keys = [k for k in columns if k not in BGN_KEYS] + [k for k in BGN_KEYS if k in columns]
+    if treated != "BGN":
+        keys.append("baseline")
     rows = [
         [_fmt(p.get(k)) for k in keys]
         + [
-            _fmt(p["bgn_mean"]),
+            _fmt(p["treated_mean"]),
             _fmt(p["baseline_mean"]),
             f"{p['n']}",
             _fmt(p["diff"]),
@@ -729,12 +764,13 @@ def pairs_markdown(pairs: list[dict], columns: list[str]) -> list[str]:
         for p in pairs
     ]
     counts = {v: sum(p["verdict"] == v for p in pairs) for v in ("better", "worse")}
-    header = keys + ["BGN", "baseline", "pairs", "diff", "95 % interval", "p", "min. p", "verdict"]
-    return _md_table(header, rows) + [
+    header = keys + [treated, "baseline mean", "pairs", "diff", "95 % interval", "p", "min. p"]
+    return _md_table(header + ["verdict"], rows) + [
         "",
-        f"BGN better in {counts['better']} of {len(pairs)} pairs, worse in {counts['worse']}, "
-        f"indistinguishable in {len(pairs) - counts['better'] - counts['worse']} "
-        "(min. p: the smallest p-value that this many pairs can give).",
+        f"{treated} better in {counts['better']} of {len(pairs)} pairs, worse in "
+        f"{counts['worse']}, indistinguishable in "
+        f"{len(pairs) - counts['better'] - counts['worse']} (min. p: the smallest p-value that "
+        "this many pairs can give).",
     ]
 
 
@@ -978,6 +1014,7 @@ def write_tables(a: dict, out: Path, protocol: dict | None) -> list[Path]:
             {
                 "cells": a["cells"],
                 "pairs": a["pairs"],
+                "method_pairs": a["method_pairs"],
                 "selection": a["selection"],
                 "columns": a["columns"],
                 "majority_class_baseline": majority,
@@ -989,6 +1026,7 @@ def write_tables(a: dict, out: Path, protocol: dict | None) -> list[Path]:
             [{k: v for k, v in r.items() if k != "seeds"} for r in a["cells"]], out / "table1.csv"
         ),
         write_csv(a["pairs"], out / "pairs.csv") if a["pairs"] else None,
+        write_csv(a["method_pairs"], out / "method_pairs.csv") if a["method_pairs"] else None,
         write_csv(a["selection"], out / "selection.csv") if a["selection"] else None,
         write_csv(flat_runs(a["roles"]), out / "runs.csv"),
         _write(out / "timing.md", timing_markdown(a)),
