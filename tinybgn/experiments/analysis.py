@@ -7,8 +7,9 @@ Entry point (also behind ``tinybgn report RUNS.jsonl[.gz] --out DIR``)::
 
 ``build_report(records, out_dir, *, protocol=None) -> dict`` needs only the records (the
 format of ``runs.jsonl``: ``id``, ``spec``, ``accuracy``, ``val_accuracy``, ...): no dataset, no
-training. It writes ``table1.json`` (``cells``, ``pairs``, ``selection``), ``table1.md``,
-``table1.csv``, ``pairs.csv``, ``selection.csv``, ``runs.csv`` (one flat row per run),
+training. It writes ``table1.json`` (``cells``, ``pairs``, ``method_pairs``, ``selection``),
+``table1.md``, ``table1.csv``, ``pairs.csv``, ``method_pairs.csv`` (gradient methods against no
+method and against BGN), ``selection.csv``, ``runs.csv`` (one flat row per run),
 ``timing.md/.csv``, ``claims.md/.json``, ``eps.md/.csv`` and its figure (if the store has
 ``eps`` runs), Figures 1-3 and the monitor figures (PNG and SVG, when the store has the records
 they need), ``protocol.json`` and ``README.md`` (the summary, with the statistics explained),

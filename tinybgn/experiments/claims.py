@@ -198,6 +198,8 @@ def claim_iv(a: dict) -> dict:
         "worse in none; inconclusive otherwise (most pairs show no difference)"
     )
     pairs = a["pairs"]
+    if len({p["selection"] for p in pairs}) > 1:  # both rules in one store: the honest one
+        pairs = [p for p in pairs if p["selection"] == "validation"]
     if not pairs:
         return _row(
             "iv", claim, test, "not in this store (no BGN/baseline pairs)", "inconclusive", rule
