@@ -427,3 +427,20 @@ def test_gradient_methods_are_compared_with_no_method_and_with_bgn():
     frozen_vs_bgn = rows[("frozen_bgn", True, "same cell, grad_method none")]
     assert frozen_vs_bgn["diff"] == pytest.approx(-0.2)
     assert len(a["method_pairs"]) == 3
+
+
+def test_a_sweep_with_an_lr_search_is_split_and_a_sweep_over_lr_is_not():
+    searched = [
+        synthetic_record(0.5, lr=lr, run=0, seed=0, study="kappa-optim") for lr in (1e-3, 1e-2)
+    ] + [synthetic_record(0.6, lr=1e-2, run=r, seed=r, study="kappa-optim") for r in (1, 2)]
+    assert [r for r, _ in analysis.assign_roles(searched)] == [
+        "search", "search", "final", "final",
+    ]  # fmt: skip
+    over_lr = [
+        synthetic_record(0.5, lr=lr, run=r, seed=r, study="lr-grid")
+        for lr in (1e-3, 1e-2)
+        for r in (0, 1)
+    ]
+    assert {r for r, _ in analysis.assign_roles(over_lr)} == {"sweep"}
+    a = analysis.analyse(over_lr)
+    assert len(a["cells"]) == 2 and "lr" in a["columns"]  # the rate is a grid axis here

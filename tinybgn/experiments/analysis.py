@@ -117,36 +117,50 @@ def spec_of(record: dict) -> dict:
     return {**SPEC_DEFAULTS, **record["spec"]}
 
 
-def _search_run_indices(records: list[dict], protocol: dict | None) -> set[tuple]:
-    """(cell, run) of the Table 1 runs that belong to the search (see the module docstring)."""
-    search_runs = ((protocol or {}).get("preset") or {}).get("search_runs")
-    rates: dict[tuple, set] = defaultdict(set)
+KNOWN_STUDIES = ("table1", "search", "final", "figures", "probe", "init_probe", "eps")
+
+
+def _runs_by_rate(records: list[dict]) -> dict[tuple, dict[int, set]]:
+    """(study, cell without lr) -> run index -> the rates it was trained at."""
+    rates: dict[tuple, dict[int, set]] = defaultdict(lambda: defaultdict(set))
     for r in records:
         s = spec_of(r)
-        if s["study"] == "table1":
-            rates[(cell_id(s, lr=False), s["run"])].add(s["lr"])
-    if search_runs is not None:
-        return {key for key in rates if key[1] < search_runs}
-    return {key for key, lrs in rates.items() if len(lrs) >= 2}
+        rates[(s["study"], cell_id(s, lr=False))][s["run"]].add(s["lr"])
+    return rates
 
 
 def assign_roles(records: list[dict], protocol: dict | None = None) -> list[tuple[str, dict]]:
-    """``[(role, record)]`` with role in search, final, probe, init_probe, eps, sweep."""
-    search = _search_run_indices(records, protocol)
+    """``[(role, record)]`` with role in search, final, probe, init_probe, eps, sweep.
+
+    Search and final runs that share one study name (``"table1"``, or a sweep's name with an
+    LR search) are told apart by run index: with the protocol's ``preset.search_runs``, runs
+    below it are the search; otherwise a run index trained at two or more rates is a search
+    run. A sweep (any other name) whose run indices are all trained at several rates, or all
+    at one, has no search: its runs are cells (``sweep``), their rate a key if it varies."""
+    search_runs = ((protocol or {}).get("preset") or {}).get("search_runs")
+    roles: dict[tuple, str] = {}
+    for (study, cid), runs in _runs_by_rate(records).items():
+        if study in KNOWN_STUDIES and study != "table1":
+            continue
+        multi = {run for run, lrs in runs.items() if len(lrs) >= 2}
+        if study != "table1" and (not multi or multi == set(runs)):
+            continue  # no search: role "sweep"
+        for run in runs:
+            is_search = run < search_runs if search_runs is not None else run in multi
+            roles[(study, cid, run)] = "search" if is_search else "final"
     out = []
     for r in records:
         s = spec_of(r)
-        out.append((role(s, (cell_id(s, lr=False), s["run"]) in search), r))
+        out.append((roles.get((s["study"], cell_id(s, lr=False), s["run"])) or role(s), r))
     return out
 
 
-def role(spec: dict, is_search_index: bool = False) -> str:
+def role(spec: dict) -> str:
+    """The role a study name gives by itself (``table1`` and sweeps: see :func:`assign_roles`)."""
     study = spec["study"]
-    if study == "table1":
-        return "search" if is_search_index else "final"
     if study == "figures":
         return "probe"
-    if study in ("search", "final", "probe", "init_probe", "eps"):
+    if study in KNOWN_STUDIES and study != "table1":
         return study
     return "sweep"
 
