@@ -341,7 +341,11 @@ def no_dataset(monkeypatch, tmp_path):
     def refuse(*args, **kwargs):
         raise AssertionError("tinybgn report must not load a dataset")
 
+    import tinybgn.data.locate
+
     monkeypatch.setattr(tinybgn.data, "load_dataset", refuse)
+    monkeypatch.setattr(tinybgn.data.locate, "find_dataset", refuse)
+    monkeypatch.setattr(tinybgn.data.locate, "search_roots", refuse)
     monkeypatch.setattr(tinybgn.experiments.jobs, "load_job_data", refuse)
     return work
 
