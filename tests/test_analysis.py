@@ -448,3 +448,21 @@ def test_a_sweep_with_an_lr_search_is_split_and_a_sweep_over_lr_is_not():
     assert {r for r, _ in analysis.assign_roles(over_lr)} == {"sweep"}
     a = analysis.analyse(over_lr)
     assert len(a["cells"]) == 2 and "lr" in a["columns"]  # the rate is a grid axis here
+
+
+@pytest.mark.parametrize(
+    ("cosine", "subnormal", "verdict"),
+    [
+        ([1.0, 1.0, 0.7], [0.0, 0.0, 0.5], "reproduced"),  # the 0.7 is a float32 underflow
+        ([1.0, 0.7, 1.0], [0.0, 0.0, 0.0], "not reproduced"),
+    ],
+)
+def test_claim_i_judges_underflowed_layers_apart(cosine, subnormal, verdict):
+    probe = {
+        "delta": [8.0] * 3,
+        "weight": [1.0] * 3,
+        "proportionality": {"cosine": cosine, "plain_subnormal": subnormal},
+    }
+    rec = synthetic_record(None, study="init_probe", bgn=True, probe_data=probe)
+    (found,) = [c for c in claims.evaluate(analysis.analyse([rec])) if c["id"] == "i"]
+    assert found["verdict"] == verdict

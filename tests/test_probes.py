@@ -235,3 +235,17 @@ def test_training_monitor_hook_keeps_the_previous_weights_per_model(batch):
     other = _small()
     snapshot_weights(other)
     assert training_monitor(other, opt, x, y, None)["update_size"] == [0.0] * 7
+
+
+def test_plain_sigmoid_deltas_go_subnormal_and_lose_proportionality(batch):
+    # 90 sigmoid layers shrink delta by ~4 per layer: near the input the plain float32 backprop
+    # sinks into subnormals (< 1.2e-38) and the eq. 9 direction is lost there, while every
+    # layer whose plain delta is exactly representable keeps cosine 1.
+    net = tinybgn.mlp(activation="sigmoid", bgn=True, seed=0)
+    result = bgn_proportionality(net, *batch)
+    sub = np.array(result["plain_subnormal"])
+    cos = np.array([np.nan if c is None else c for c in result["cosine"]])
+    assert np.any(sub > 0)
+    normal = (sub == 0) & np.isfinite(cos)
+    np.testing.assert_allclose(cos[normal], 1.0, atol=1e-6)
+    assert np.nanmin(cos[sub > 0]) < 0.999

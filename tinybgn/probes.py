@@ -176,19 +176,26 @@ def bgn_proportionality(model: Sequential, x: np.ndarray, y: np.ndarray) -> dict
     Compares the model with BGN (``model`` itself if it has BGN layers, else
     :func:`with_bgn` of it) with the same weights without BGN (:func:`without_bgn`), on the
     batch ``(x, y)``. Per Dense layer: ``cosine`` = <d_bgn, d_plain> / (||d_bgn|| ||d_plain||)
-    (1 if proportional; None where a delta is exactly 0, e.g. underflowed in float32) and
-    ``scale`` = ||d_bgn|| / ||d_plain|| (eq. 9's prod 1/n_j; None where d_plain = 0).
+    (1 if proportional; None where a delta is exactly 0), ``scale`` = ||d_bgn|| / ||d_plain||
+    (eq. 9's prod 1/n_j; None where d_plain = 0) and ``plain_subnormal``, the share of the
+    plain delta's entries that are subnormal in the model's dtype (0 < |d| < finfo.tiny,
+    1.2e-38 in float32). Eq. 9 holds in exact arithmetic; where the plain backprop has sunk
+    into the subnormal range it has lost precision (and then underflows to 0), so its direction
+    is no longer the exact one - the numerical trouble the paper expects from normalising
+    *after* a vanishing backprop, which BGN avoids by normalising on the way.
     """
     has_bgn = any(isinstance(layer, BGN) for layer in model.layers)
     normalised = model if has_bgn else with_bgn(model)
     plain = without_bgn(model) if has_bgn else model
-    cosine, scale = [], []
+    tiny = float(np.finfo(model.dtype).tiny)
+    cosine, scale, subnormal = [], [], []
     for a, b in zip(_dense_deltas(normalised, x, y), _dense_deltas(plain, x, y), strict=True):
         na, nb = np.linalg.norm(a), np.linalg.norm(b)
         ok = na > 0 and nb > 0
         cosine.append(float(np.vdot(a, b) / (na * nb)) if ok else None)
         scale.append(float(na / nb) if nb > 0 else None)
-    return {"cosine": cosine, "scale": scale}
+        subnormal.append(float(np.mean((b != 0) & (np.abs(b) < tiny))))
+    return {"cosine": cosine, "scale": scale, "plain_subnormal": subnormal}
 
 
 def update_size(previous: list[np.ndarray], model: Sequential) -> np.ndarray:
