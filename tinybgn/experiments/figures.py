@@ -14,8 +14,9 @@ several seeds the line is the median and the band spans min..max.
 
 **Readable ranges.** A log axis that holds every value would span 1e-42..10 for sigmoid (plain
 sigmoid deltas vanish by a factor ~4 per layer) and flatten the normalised curves. Each panel
-shows at most :data:`DECADES` decades below its largest value; a curve that leaves the panel is
-cut there and its smallest value is written under the panel. Zeros (gradients that underflowed
+shows at most :data:`DECADES` decades below its largest value, and at most
+:data:`BELOW_NORMALISED` decades below the lowest hidden-layer value of a BGN curve; a curve
+that leaves the panel is cut there and its smallest value is written in the panel. Zeros (gradients that underflowed
 to 0 in float32) cannot be shown on a log axis either; the note counts them.
 """
 
@@ -32,7 +33,9 @@ VARIANTS = ("none", "BGN", "BN", "BN+BGN")
 COLORS = {"none": "tab:blue", "BGN": "gold", "BN": "tab:green", "BN+BGN": "tab:red"}
 _CYCLE = ("tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan", "black")
 #: Largest number of decades a log panel shows below its top value.
-DECADES = 8
+DECADES = 12
+#: Decades a panel shows below the lowest hidden-layer value of a BGN curve (if that is higher).
+BELOW_NORMALISED = 4
 FORMATS = ("png", "svg")
 
 OUTPUT_LAYER_NOTE = (
@@ -96,6 +99,7 @@ def _band(ax, y: np.ndarray, color: str, label: str) -> dict:
     return {
         "low": float(finite.min()) if finite.size else np.nan,
         "high": float(finite.max()) if finite.size else np.nan,
+        "hidden_low": float(np.nanmin(mid[:-1])) if np.isfinite(mid[:-1]).any() else np.nan,
         "zeros": int(np.sum(y == 0)),
     }
 
@@ -110,6 +114,13 @@ def _clip_log_axis(ax, ranges: dict[str, dict]) -> None:
     if tops:
         top = max(tops) * 3
         bottom = max(min(lows) / 3, top / 10.0**DECADES)
+        normalised = [
+            r["hidden_low"]
+            for name, r in ranges.items()
+            if name.split(" ")[0].endswith("BGN") and np.isfinite(r["hidden_low"])
+        ]
+        if normalised:  # keep the BGN curves readable: cut the rest BELOW_NORMALISED below
+            bottom = max(bottom, min(normalised) / 10.0**BELOW_NORMALISED)
         ax.set_ylim(bottom, top)
         notes = [
             f"{name} min {r['low']:.0e}" for name, r in ranges.items() if r["low"] < bottom
@@ -408,7 +419,8 @@ def _monitor_extra(specs: list[dict]) -> list[str]:
 
 def _caption(name: str) -> str:
     ranges = (
-        f" Each panel shows at most {DECADES} decades below its largest value; curves that "
+        f" Each panel shows at most {DECADES} decades below its largest value and "
+        f"{BELOW_NORMALISED} below the BGN curves' hidden layers; curves that "
         "fall further are cut and their minimum is written in the panel. With several seeds: "
         "median line, min..max band."
     )
