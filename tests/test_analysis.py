@@ -388,9 +388,17 @@ def test_report_cli_errors_are_clear(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path)]) == 2
     assert "tinybgn report: error: no run file" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"spec": {}}\nnot json\n{"x": 1}\n')
+    bad.write_text(json.dumps(synthetic_record(0.5)) + '\nnot json\n{"x": 1}\n')
     assert main(["report", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "bad.jsonl:2" in capsys.readouterr().err
+    bad.write_text(json.dumps({"spec": {"study": "final", "activation": "relu"}}) + "\n")
+    assert main(["report", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "bad.jsonl:1: the record's spec lacks depth" in capsys.readouterr().err
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps(synthetic_record(0.5)) + "\n")
+    (tmp_path / "file").write_text("")
+    assert main(["report", str(good), "--out", str(tmp_path / "file" / "sub")]) == 2
+    assert "cannot create the output folder" in capsys.readouterr().err
 
 
 def test_a_torn_last_line_is_skipped(tmp_path):

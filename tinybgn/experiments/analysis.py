@@ -75,7 +75,8 @@ RUN_LABELS = ("seed", "run", "study", "probe", "probe_batch", "monitor")
 BGN_KEYS = ("bgn", "bgn_kappa", "bgn_every", "bgn_scope")
 #: Always shown, in this order, before the other varying keys.
 MAIN_KEYS = ("activation", "depth", "batchnorm", "bgn")
-TABLE1_STUDIES = ("table1", "search", "final")
+#: Spec keys every record must have (the others have defaults or are optional).
+REQUIRED_SPEC_KEYS = ("study", "activation", "depth", "batchnorm", "bgn", "lr", "seed", "run")
 
 
 class ReportError(TinyBGNError, ValueError):
@@ -106,6 +107,9 @@ def load_records(path: str | Path) -> list[dict]:
             raise ReportError(f"{path}:{number}: not a JSON record ({err})") from err
         if not isinstance(record, dict) or not isinstance(record.get("spec"), dict):
             raise ReportError(f"{path}:{number}: a record needs a 'spec' object")
+        missing = [k for k in REQUIRED_SPEC_KEYS if k not in record["spec"]]
+        if missing:
+            raise ReportError(f"{path}:{number}: the record's spec lacks {', '.join(missing)}")
         records.append(record)
     if not records:
         raise ReportError(f"{path} holds no run records")
@@ -626,7 +630,10 @@ def build_report(records: list[dict], out_dir: str | Path, *, protocol: dict | N
     if not records:
         raise ReportError("no run records to report on")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportError(f"cannot create the output folder {out}: {err}") from err
     a = analyse(records, protocol)
     a["claims"] = claims_mod.evaluate(a)
     files = write_tables(a, out, protocol)

@@ -16,8 +16,9 @@ several seeds the line is the median and the band spans min..max.
 sigmoid deltas vanish by a factor ~4 per layer) and flatten the normalised curves. Each panel
 shows at most :data:`DECADES` decades below its largest value, and at most
 :data:`BELOW_NORMALISED` decades below the lowest hidden-layer value of a BGN curve; a curve
-that leaves the panel is cut there and its smallest value is written in the panel. Zeros (gradients that underflowed
-to 0 in float32) cannot be shown on a log axis either; the note counts them.
+that leaves the panel is cut there and its smallest value is written in the panel. Zeros
+(gradients that underflowed to 0 in float32) cannot be shown on a log axis either; the note
+counts them.
 """
 
 from __future__ import annotations
