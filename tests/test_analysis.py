@@ -394,6 +394,9 @@ def test_report_cli_errors_are_clear(tmp_path, capsys):
     bad.write_text(json.dumps({"spec": {"study": "final", "activation": "relu"}}) + "\n")
     assert main(["report", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "bad.jsonl:1: the record's spec lacks depth" in capsys.readouterr().err
+    bad.write_text(json.dumps(synthetic_record(float("nan"))) + "\n")
+    assert main(["report", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "accuracy must be a finite number" in capsys.readouterr().err
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps(synthetic_record(0.5)) + "\n")
     (tmp_path / "file").write_text("")

@@ -110,6 +110,10 @@ def load_records(path: str | Path) -> list[dict]:
         missing = [k for k in REQUIRED_SPEC_KEYS if k not in record["spec"]]
         if missing:
             raise ReportError(f"{path}:{number}: the record's spec lacks {', '.join(missing)}")
+        for key in ("accuracy", "val_accuracy"):
+            value = record.get(key)
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ReportError(f"{path}:{number}: {key} must be a finite number or null")
         records.append(record)
     if not records:
         raise ReportError(f"{path} holds no run records")
