@@ -477,3 +477,11 @@ def test_claim_i_judges_underflowed_layers_apart(cosine, subnormal, verdict):
     rec = synthetic_record(None, study="init_probe", bgn=True, probe_data=probe)
     (found,) = [c for c in claims.evaluate(analysis.analyse([rec])) if c["id"] == "i"]
     assert found["verdict"] == verdict
+
+
+def test_markdown_tables_keep_their_columns_when_a_cell_has_a_pipe(tmp_path):
+    a = analysis.analyse(_probe_records())
+    (tmp_path / "claims.md").write_text(analysis.claims_markdown(claims.evaluate(a)))
+    rows = [l for l in (tmp_path / "claims.md").read_text().splitlines() if l.startswith("|")]
+    assert any("\\|\\|delta\\|\\|" in l for l in rows)  # claim (ii) names ||delta||
+    assert {l.replace("\\|", "").count("|") for l in rows} == {7}  # 6 columns in every row

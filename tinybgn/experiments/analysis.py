@@ -701,11 +701,12 @@ def _p(p) -> str:
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(r) + " |" for r in rows),
-    ]
+    """A markdown table; a ``|`` inside a cell (as in ||delta||) is escaped."""
+
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header), *(line(r) for r in rows)]
 
 
 def _paper_value(row: dict, columns: list[str]):
@@ -1098,6 +1099,36 @@ def claims_markdown(claims: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def glance(a: dict) -> list[str]:
+    """Counts that summarise the tables: cells, runs per cell, pair verdicts, selection bias."""
+    lines = []
+    if a["cells"]:
+        n = [c["n"] for c in a["cells"]]
+        lines.append(
+            f"- {len(a['cells'])} cells (`table1.md`), {min(n)}-{max(n)} finished runs each."
+        )
+    for name, pairs in (("BGN vs baseline", a["pairs"]), ("gradient methods", a["method_pairs"])):
+        if pairs:
+            count = {
+                v: sum(p["verdict"] == v for p in pairs)
+                for v in ("better", "worse", "indistinguishable")
+            }
+            lines.append(
+                f"- {name}: better in {count['better']}, worse in {count['worse']}, "
+                f"indistinguishable in {count['indistinguishable']} of {len(pairs)} pairs."
+            )
+    for key, what in (
+        ("bias", "paper - validation selection"),
+        ("search_runs_bias", "counting the choosing search runs"),
+    ):
+        found = [r[key] for r in a["selection"] if r[key] is not None]
+        if found:
+            lines.append(
+                f"- Selection bias ({what}): mean {np.mean(found):+.4f} over {len(found)} cells."
+            )
+    return lines or ["- No Table 1 or sweep cells in this store."]
+
+
 def write_summary(a: dict, out: Path, protocol: dict | None, captions: dict) -> list[Path]:
     """README.md: what this folder holds, the claims, the statistics paragraph, the figures."""
     p = protocol_from_records(a, protocol)
@@ -1117,6 +1148,10 @@ def write_summary(a: dict, out: Path, protocol: dict | None, captions: dict) -> 
         "- Engine versions of the runs (`worker.tinybgn_commit`): "
         + ", ".join(p["tinybgn_commits"])
         + ".",
+        "",
+        "## At a glance",
+        "",
+        *glance(a),
         "",
         "## Claims",
         "",
