@@ -1024,7 +1024,9 @@ def _json_default(o):
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, tuple | set):
-        return list(o)
+        return sorted(o) if isinstance(o, set) else list(o)
+    if isinstance(o, Path):
+        return str(o)
     raise TypeError(f"not JSON-serialisable: {type(o)}")
 
 
