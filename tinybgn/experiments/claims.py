@@ -124,10 +124,10 @@ def _split_label(label: str) -> tuple[str, str]:
 
 
 def _median_curve(value, key: str | None) -> np.ndarray:
-    from tinybgn.experiments.figures import _as_curves
+    from tinybgn.experiments.figures import as_curves
 
     with np.errstate(all="ignore"):
-        return np.nanmedian(_as_curves(value, key), axis=0)
+        return np.nanmedian(as_curves(value, key), axis=0)
 
 
 def claim_ii(a: dict) -> dict:

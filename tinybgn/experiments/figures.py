@@ -73,7 +73,7 @@ def _ordered(labels) -> list[str]:
     return [v for v in VARIANTS if v in labels] + [v for v in labels if v not in VARIANTS]
 
 
-def _as_curves(value, key: str | None) -> np.ndarray:
+def as_curves(value, key: str | None) -> np.ndarray:
     """(seeds, layers) float array from one curve or a list of curves."""
     if isinstance(value, dict) or (value and np.isscalar(value[0])):
         value = [value]
@@ -158,7 +158,7 @@ def gradient_figure(data: dict, title: str, path: Path) -> list[Path]:
         for i, key in enumerate(("delta", "weight")):
             ax = axes[i, j]
             ranges = {
-                v: _band(ax, _as_curves(data[act][v], key), colors[v], v)
+                v: _band(ax, as_curves(data[act][v], key), colors[v], v)
                 for v in _ordered(data[act])
             }
             _clip_log_axis(ax, ranges)
@@ -180,7 +180,7 @@ def weight_change_figure(data: dict, title: str, path: Path) -> list[Path]:
     for j, act in enumerate(acts):
         ax = axes[0, j]
         ranges = {
-            v: _band(ax, _as_curves(data[act][v], None), colors[v], v) for v in _ordered(data[act])
+            v: _band(ax, as_curves(data[act][v], None), colors[v], v) for v in _ordered(data[act])
         }
         _clip_log_axis(ax, ranges)
         ax.set_title(act)
@@ -264,7 +264,7 @@ def monitor_figure(runs: dict[str, list[list[dict]]], title: str, path: Path) ->
                 ys = [e[q] for h in runs[v] for e in h if e["epoch"] == ep and e.get(q) is not None]
                 if not ys:
                     continue
-                y = np.nanmedian(_as_curves(ys, None), axis=0)
+                y = np.nanmedian(as_curves(ys, None), axis=0)
                 color = cmap(n / max(1, len(epochs) - 1))
                 y = np.where(y > 0, y, np.nan) if MONITOR_QUANTITIES[q][1] else y
                 ax.plot(
@@ -296,7 +296,7 @@ def write_curves_csv(data: dict, path: Path, keys: tuple[str, ...] | None = None
         for act, variants in data.items():
             for variant, value in variants.items():
                 for quantity in keys or ("weight_change",):
-                    curves = _as_curves(value, quantity if keys else None)
+                    curves = as_curves(value, quantity if keys else None)
                     for seed, curve in enumerate(curves):
                         for layer, v in enumerate(curve, start=1):
                             if np.isfinite(v):
