@@ -180,7 +180,9 @@ def _topological_order(output: Node) -> list[Node]:
             state[id(node)] = 2
             order.append(node)
         elif state.get(id(child)) == 1:
-            raise GraphError(f"Model: the graph has a cycle through node {child.name} ({child!r})")
+            names = [n.name for n, _ in stack]
+            loop = " -> ".join(names[names.index(child.name) :] + [child.name])
+            raise GraphError(f"Model: the graph has a cycle {loop} (each node reads the next)")
         elif id(child) not in state:
             if not isinstance(child, Node):
                 raise GraphError(f"Model: node {node.name} has an input that is not a node")
@@ -212,6 +214,10 @@ class Model:
         if not isinstance(outputs, Node):
             raise GraphError(f"{kind}: outputs must be a node, got {type(outputs).__name__}")
         nodes = _topological_order(outputs)
+        if inputs not in nodes:
+            raise GraphError(
+                f"{kind}: the output {outputs.name} is not connected to the input {inputs.name}"
+            )
         for node in nodes:
             if node.layer is None and node is not inputs:
                 user = next(n for n in nodes if node in n.inputs)
@@ -219,10 +225,6 @@ class Model:
                     f"{kind}: node {user.name} reads input node {node.name}, which is not the "
                     f"model's input {inputs.name} (every value must be computed from it)"
                 )
-        if inputs not in nodes:
-            raise GraphError(
-                f"{kind}: the output {outputs.name} is not connected to the input {inputs.name}"
-            )
         self.input, self.output = inputs, outputs
         self.nodes = [n for n in nodes if n is not inputs]  # topological order, input excluded
         self.layers: list = list(dict.fromkeys(n.layer for n in self.nodes))
@@ -258,6 +260,7 @@ class Model:
             self._plan.append((node.layer, src, slot[id(node)], many, use, 0 in srcs))
         self._saved: list[dict | None] = [None] * next(use_index)
         self._fan_out = Counter(s for n in self.nodes for s in (slot[id(i)] for i in n.inputs))
+        self._segments = self._chains()
         # The paper's K: Dense layers 1..N from the input; other nodes take the K of their
         # (latest) input, as BN, BGN and f act on the z^(K) of the Dense below them.
         self._K, dense = [0] * (len(self.nodes) + 1), itertools.count(1)
@@ -276,6 +279,24 @@ class Model:
             and isinstance(self.nodes[k - 1].layer, BGN)
             and all(isinstance(u, Activation) for u in users)
         }
+
+    def _chains(self) -> list:
+        """The plan cut into maximal chains, for the untraced passes (the traced backward runs
+        entry by entry). A chain is a run of single-input layers used once in which each
+        output goes only to the next layer: ``(layers, reversed layers, src, dst)``. Every
+        other entry stays alone, as its index. A Sequential is one chain, run by the same
+        two loops as the chain-only engine had (no per-layer bookkeeping)."""
+        segments: list = []
+        for k, (layer, src, dst, many, use, _) in enumerate(self._plan):
+            last = segments[-1] if segments else None
+            if many or use is not None:
+                segments.append(k)
+            elif isinstance(last, list) and last[3] == src and self._fan_out[src] == 1:
+                last[0].append(layer)
+                last[3] = dst
+            else:
+                segments.append([[layer], None, src, dst])
+        return [s if isinstance(s, int) else (s[0], s[0][::-1], s[2], s[3]) for s in segments]
 
     # -- parameters -------------------------------------------------------------------------
     def _pack_parameters(self) -> None:
@@ -358,13 +379,20 @@ class Model:
         """Run every node in topological order. ``training`` defaults to the model's mode."""
         training = self.training if training is None else training
         values = self._check_batch(x)
-        for layer, src, dst, many, use, _ in self._plan:
-            if many:
-                values[dst] = layer.forward([values[s] for s in src], training)
-            else:
-                values[dst] = layer.forward(values[src], training)
-            if use is not None:  # a shared layer: keep this use's cache for its backward
-                self._saved[use] = dict(layer.__dict__)
+        for segment in self._segments:
+            if segment.__class__ is int:  # one node: several inputs, or a shared layer
+                layer, src, dst, many, use, _ = self._plan[segment]
+                values[dst] = layer.forward(
+                    [values[s] for s in src] if many else values[src], training
+                )
+                if use is not None:  # a shared layer: keep this use's cache for its backward
+                    self._saved[use] = dict(layer.__dict__)
+            else:  # a chain of layers used once: each output goes only to the next
+                layers, _, src, dst = segment
+                v = values[src]
+                for layer in layers:
+                    v = layer.forward(v, training)
+                values[dst] = v
         return values[-1]
 
     __call__ = forward
@@ -435,32 +463,68 @@ class Model:
         grads = [None] * (len(self.nodes) + 1)
         grads[-1] = grad
         done: set[int] = set()  # shared layers whose gradients are already set in this pass
-        for k in range(len(self._plan) - 1, -1, -1):
-            layer, src, dst, many, use, reads_input = self._plan[k]
-            g = grads[dst]
-            grads[dst] = None
-            if use is None and not reads_input:  # the common case: a layer used once
-                g_in = layer.backward(g)
-            else:
-                g_in = self._backward_special(layer, g, use, reads_input and not input_grad, done)
-            if trace is not False:
-                step = self._trace_step(k, layer, g, g_in, scale, use)
-                steps.append(step)
-                if trace in (True, "values"):
-                    print(step)
-                    if trace == "values":
-                        print(format_values(step))
+        if trace is False:
+            for segment in reversed(self._segments):
+                if segment.__class__ is int:
+                    self._backward_node(segment, grads, input_grad, done)
                 else:
-                    trace(step)
-            if many:
-                for s, gs in zip(src, g_in, strict=True):
-                    if s or input_grad:
-                        grads[s] = gs if grads[s] is None else grads[s] + gs
-            elif src or input_grad:
-                grads[src] = g_in if grads[src] is None else grads[src] + g_in
-        if trace is not False:
-            self.last_trace = steps
-        return grads[0] if input_grad else None
+                    self._backward_chain(segment, grads, input_grad)
+            return grads[0] if input_grad else None
+        for k in range(len(self._plan) - 1, -1, -1):
+            layer, _, dst, _, use, _ = self._plan[k]
+            g = grads[dst]
+            g_in = self._backward_node(k, grads, input_grad, done)
+            step = self._trace_step(k, layer, g, g_in, scale, use)
+            steps.append(step)
+            if trace in (True, "values"):
+                print(step)
+                if trace == "values":
+                    print(format_values(step))
+            else:
+                trace(step)
+        self.last_trace = steps
+        return grads[0]
+
+    @staticmethod
+    def _send(grads: list, src: int, g_in, input_grad: bool) -> None:
+        """Add ``g_in`` to the gradient of slot ``src``: the sum of the chain rule at fan-out
+        (a new array: a gradient may be shared, e.g. by the inputs of an Add)."""
+        if src or input_grad:
+            grads[src] = g_in if grads[src] is None else grads[src] + g_in
+
+    def _backward_chain(self, segment, grads: list, input_grad: bool) -> None:
+        """Backward through a chain of layers used once (eq. 6 layer after layer)."""
+        _, reversed_layers, src, dst = segment
+        g = grads[dst]
+        grads[dst] = None
+        if src == 0 and not input_grad:  # the chain's first layer reads the input
+            first = reversed_layers[-1]
+            first.needs_input_grad = False
+            try:
+                for layer in reversed_layers:
+                    g = layer.backward(g)
+            finally:
+                first.needs_input_grad = True
+        else:
+            for layer in reversed_layers:
+                g = layer.backward(g)
+        self._send(grads, src, g, input_grad)
+
+    def _backward_node(self, k: int, grads: list, input_grad: bool, done: set[int]):
+        """Backward of plan entry k; sends its input gradient(s) on and returns them."""
+        layer, src, dst, many, use, reads_input = self._plan[k]
+        g = grads[dst]
+        grads[dst] = None
+        if use is None and not reads_input:
+            g_in = layer.backward(g)
+        else:
+            g_in = self._backward_special(layer, g, use, reads_input and not input_grad, done)
+        if many:
+            for s, gs in zip(src, g_in, strict=True):
+                self._send(grads, s, gs, input_grad)
+        else:
+            self._send(grads, src, g_in, input_grad)
+        return g_in
 
     def _backward_special(self, layer, g, use, skip_input_grad: bool, done: set[int]):
         """Backward of a shared layer's use (restore its cache; sum its parameter gradients)
