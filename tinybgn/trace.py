@@ -242,7 +242,7 @@ def plot_backward(model, steps: list[TraceStep] | None = None, ax=None):
                 )
     for s in steps:
         x = position[s.index]
-        label = f"{short_name(s.layer)}\nK={s.K}\n|d|={s.norm_in:.2e}"
+        label = f"{short_name(s.layer)}\nK={s.K}\n‖δ‖={s.norm_in:.2e}"
         n_K = getattr(s.layer, "n_K", None)
         if s.kappa is not None and isinstance(n_K, float):
             label += f"\nn_K={n_K:.2e}"
