@@ -86,23 +86,29 @@ def residual_mlp(
     in_branch = bgn and bgn_placement in ("branch", "both")
     on_trunk = bgn and bgn_placement in ("trunk", "both")
 
+    K = 0  # the paper's layer number, which names the nodes: dense3, bn3, bgn3, relu3, add2
+
     def layer_block(h: Node, width_in: int, units: int) -> Node:
         """Dense -> [BatchNorm] -> [BGN] -> activation, the block of tb.mlp."""
-        h = Dense(width_in, units, init=init, rng=rng, dtype=dtype)(h)
+        nonlocal K
+        K += 1
+        h = Dense(width_in, units, init=init, rng=rng, dtype=dtype)(h, name=f"dense{K}")
         if batchnorm:
-            h = BatchNorm(units, eps=bn_eps, momentum=bn_momentum, dtype=dtype)(h)
+            bn = BatchNorm(units, eps=bn_eps, momentum=bn_momentum, dtype=dtype)
+            h = bn(h, name=f"bn{K}")
         if in_branch:
-            h = BGN(kappa=bgn_kappa, scope=bgn_scope)(h)
-        return ACTIVATIONS[activation]()(h)
+            h = BGN(kappa=bgn_kappa, scope=bgn_scope)(h, name=f"bgn{K}")
+        return ACTIVATIONS[activation]()(h, name=f"{activation}{K}")
 
-    x = Input(in_features)
+    x = Input(in_features, name="x")
     width = hidden[0]
     h = layer_block(x, in_features, width)
-    for _ in range((len(hidden) - 1) // block_size):
+    for b in range(1, (len(hidden) - 1) // block_size + 1):
         r = h
         for _ in range(block_size):
             r = layer_block(r, width, width)
-        h = Add()(h, r)
+        h = Add()(h, r, name=f"add{b}")
         if on_trunk:
-            h = BGN(kappa=bgn_kappa, scope=bgn_scope)(h)
-    return Model(x, Dense(width, out_features, init=init, rng=rng, dtype=dtype)(h))
+            h = BGN(kappa=bgn_kappa, scope=bgn_scope)(h, name=f"trunk_bgn{b}")
+    out = Dense(width, out_features, init=init, rng=rng, dtype=dtype)(h, name=f"dense{K + 1}")
+    return Model(x, out)
