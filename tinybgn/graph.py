@@ -404,9 +404,11 @@ class Model:
         forward pass one step at a time (to find where NaN/Inf first appear, for example)."""
         values = self._check_batch(x)
         index = {id(layer): i for i, layer in enumerate(self.layers)}
-        for layer, src, dst, many, _, _ in self._plan:
+        for layer, src, dst, many, use, _ in self._plan:
             arg = [values[s] for s in src] if many else values[src]
             values[dst] = layer.forward(arg, training)
+            if use is not None:
+                self._saved[use] = dict(layer.__dict__)
             yield index[id(layer)], layer, values[dst]
 
     def _check_batch(self, x: np.ndarray) -> list:
@@ -557,7 +559,7 @@ class Model:
         _, src, dst, many, _, _ = self._plan[k]
         node = self.nodes[dst - 1]
         own = scale[dst]
-        kappa = d = None
+        kappa = d = n_K = None
         if isinstance(layer, BGN):
             d = g.size // len(g)
             kappa = math.sqrt(d) if layer.kappa is None else float(layer.kappa)
@@ -591,6 +593,7 @@ class Model:
             grad_norms={key: _norm64(v) for key, v in param_grads.items()},
             kappa=kappa,
             d=d,
+            n_K=n_K if n_K is None or isinstance(n_K, float) else np.array(n_K, copy=True),
             eq7=dst in self._eq7,
             grads={key: np.array(v, copy=True) for key, v in param_grads.items()},
         )

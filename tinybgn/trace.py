@@ -54,9 +54,9 @@ class TraceStep:
     number, 1..N), ``node`` (the node's name), ``inputs`` (names of the nodes it reads),
     ``fan_out`` (how many consumers its gradient is summed from), ``scale`` ((lo, hi) of
     prod 1/n_j over the backward paths from the output, eq. 9; None where a per-sample BGN
-    makes it not a number), ``grad_norms`` ({param: norm of this use's gradient}), ``kappa`` and
-    ``d`` (at BGN), ``eq7`` (a BGN whose output feeds an activation) and ``grads`` (copies of
-    this use's parameter gradients, kept for ``trace="values"`` only).
+    makes it not a number), ``grad_norms`` ({param: norm of this use's gradient}), ``kappa``,
+    ``d`` and ``n_K`` (at BGN, as computed by this use), ``eq7`` (a BGN whose output feeds an
+    activation) and ``grads`` (copies of this use's parameter gradients, for ``"values"``).
     """
 
     index: int
@@ -73,6 +73,7 @@ class TraceStep:
     grad_norms: dict[str, float] = field(default_factory=dict)
     kappa: float | None = None
     d: int | None = None
+    n_K: float | np.ndarray | None = None
     eq7: bool = False
     grads: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -122,7 +123,7 @@ def _details(step: TraceStep, digits: int, with_inputs: bool) -> str:
     for key, value in step.grad_norms.items():
         parts.append(f"{_GRAD_NAMES.get(key, 'g' + key)} {value:.{digits}e}")
     if step.kappa is not None:
-        n_K = getattr(step.layer, "n_K", None)
+        n_K = step.n_K
         n_text = f"{n_K:.{digits}e}" if isinstance(n_K, float) else "per-sample"
         parts.append(f"kappa {step.kappa:.3g} d {step.d} n_K {n_text}")
     return " ".join(parts)
@@ -243,9 +244,8 @@ def plot_backward(model, steps: list[TraceStep] | None = None, ax=None):
     for s in steps:
         x = position[s.index]
         label = f"{short_name(s.layer)}\nK={s.K}\n‖δ‖={s.norm_in:.2e}"
-        n_K = getattr(s.layer, "n_K", None)
-        if s.kappa is not None and isinstance(n_K, float):
-            label += f"\nn_K={n_K:.2e}"
+        if isinstance(s.n_K, float):
+            label += f"\nn_K={s.n_K:.2e}"
         colour = cmap(norm(math.log10(s.norm_in))) if s.norm_in > 0 else "lightgray"
         ax.text(
             x,
