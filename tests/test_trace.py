@@ -149,6 +149,20 @@ def test_trace_values_abbreviates_large_arrays(capsys):
     assert "..." in printed and all(len(line) <= LINE_WIDTH for line in printed.splitlines())
 
 
+def test_a_per_sample_bgn_above_makes_the_product_undefined_below_it():
+    """A per-sample BGN has one n_K per sample, so prod 1/n_j is no single number below it,
+    even where a batch BGN follows (regression: that combination used to raise)."""
+    x = Input(4)
+    h = BGN()(Tanh()(BGN(scope="sample")(Dense(4, 4)(Tanh()(Dense(4, 4)(x))))))
+    model = Model(x, Dense(4, 3)(h))
+    steps, _ = _traced(model)
+    assert steps[0].scale == (1.0, 1.0)  # the output layer: nothing above it
+    batch_bgn = steps[1]
+    assert batch_bgn.scale == (1 / batch_bgn.n_K, 1 / batch_bgn.n_K)
+    below = steps[3:]
+    assert all(s.scale is None for s in below) and "per-sample" in str(below[0])
+
+
 def test_bad_trace_argument_is_rejected():
     model = tb.mlp(3, [2], 2)
     model.forward(np.ones((2, 3), np.float32))

@@ -541,12 +541,11 @@ class Model:
             layer.needs_input_grad = False
         try:
             g_in = layer.backward(g)
-            if later_use:
+            if use is not None:  # this use's own gradients, for the trace
                 self._last_use_grads = {k: v.copy() for k, v in layer.grads.items()}
+            if later_use:
                 for key, part in layer.grads.items():
                     real[key] += part  # dL/dW = sum over uses
-            elif use is not None:
-                self._last_use_grads = {k: v.copy() for k, v in layer.grads.items()}
         finally:
             layer.grads = real
             layer.needs_input_grad = True
@@ -564,11 +563,11 @@ class Model:
             d = g.size // len(g)
             kappa = math.sqrt(d) if layer.kappa is None else float(layer.kappa)
             n_K = layer.n_K
-            if isinstance(n_K, float) and own is not None:
+            if not isinstance(n_K, float):
+                own = False  # per-sample n_K: no single number
+            elif own is not False:
                 factor = 1.0 / n_K if n_K > 0 else math.inf
                 own = (own[0] * factor, own[1] * factor)
-            else:
-                own = False  # per-sample n_K: no single number
         for s in src if many else (src,):  # each input takes the min and max over consumers
             old = scale[s]
             if own is False or old is False:
