@@ -153,14 +153,13 @@ def test_a_per_sample_bgn_above_makes_the_product_undefined_below_it():
     """A per-sample BGN has one n_K per sample, so prod 1/n_j is no single number below it,
     even where a batch BGN follows (regression: that combination used to raise)."""
     x = Input(4)
-    h = BGN()(Tanh()(BGN(scope="sample")(Dense(4, 4)(Tanh()(Dense(4, 4)(x))))))
+    h = Tanh()(BGN(scope="sample")(Dense(4, 4)(Tanh()(BGN()(Dense(4, 4)(x))))))
     model = Model(x, Dense(4, 3)(h))
-    steps, _ = _traced(model)
-    assert steps[0].scale == (1.0, 1.0)  # the output layer: nothing above it
-    batch_bgn = steps[1]
-    assert batch_bgn.scale == (1 / batch_bgn.n_K, 1 / batch_bgn.n_K)
-    below = steps[3:]
-    assert all(s.scale is None for s in below) and "per-sample" in str(below[0])
+    steps, _ = _traced(model)  # output Dense, Tanh, per-sample BGN, Dense, Tanh, BGN, Dense
+    assert steps[0].scale == steps[1].scale == (1.0, 1.0)  # nothing above them
+    assert isinstance(steps[2].layer, BGN) and steps[2].layer.scope == "sample"
+    assert isinstance(steps[5].layer, BGN) and isinstance(steps[5].n_K, float)
+    assert all(s.scale is None for s in steps[2:]) and "per-sample" in str(steps[5])
 
 
 def test_bad_trace_argument_is_rejected():
