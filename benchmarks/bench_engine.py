@@ -6,7 +6,8 @@ into a temporary folder and starts one worker process per version ("before" = th
 "after" = this checkout). The parent then asks them in turn, A B B A A B ..., for one timed
 sample each (a calibrated number of steps, about ``--sample-seconds``), so a change of machine
 load hits both alike. It prints medians (ms per step) and the median of the per-pair ratios
-after/before, and writes JSON (``--json``).
+after/before, for wall time and for the workers' CPU time (``time.process_time``: on a loaded
+machine it leaves out the time a worker waits for a core), and writes JSON (``--json``).
 
 A step is what training does: ``forward``, softmax cross-entropy, ``backward(...,
 input_grad=False)``, ``Adam.step()``, on ``tinybgn.mlp(784, [64] * depth, 10, "relu", bgn=...)``
@@ -58,10 +59,10 @@ def worker(src: str, depth: int, batch: int, bgn: bool) -> None:
     print("ready", flush=True)
     for line in sys.stdin:
         n = int(line)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             step()
-        print(time.perf_counter() - start, flush=True)
+        print(time.perf_counter() - start, time.process_time() - cpu, flush=True)
 
 
 class Worker:
@@ -73,10 +74,12 @@ class Worker:
         )
         assert self.proc.stdout.readline().strip() == "ready"
 
-    def time(self, n: int) -> float:
+    def time(self, n: int) -> tuple[float, float]:
+        """(wall, CPU) seconds per step over ``n`` steps."""
         self.proc.stdin.write(f"{n}\n")
         self.proc.stdin.flush()
-        return float(self.proc.stdout.readline()) / n
+        wall, cpu = map(float, self.proc.stdout.readline().split())
+        return wall / n, cpu / n
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -102,27 +105,40 @@ def measure(before: Path, after: Path, depth, batch, bgn, repeats, sample_s) -> 
         "after": Worker(after, depth, batch, bgn),
     }
     try:
-        one = max(workers["after"].time(3), 1e-6)
+        one = max(workers["after"].time(3)[0], 1e-6)
         n = max(1, round(sample_s / one))
-        samples = {"before": [], "after": []}
+        wall = {"before": [], "after": []}
+        cpu = {"before": [], "after": []}
         for r in range(repeats):
             order = ["before", "after"] if r % 2 == 0 else ["after", "before"]
             for name in order:
-                samples[name].append(workers[name].time(n))
+                w, c = workers[name].time(n)
+                wall[name].append(w)
+                cpu[name].append(c)
     finally:
         for w in workers.values():
             w.close()
-    ratios = [a / b for a, b in zip(samples["after"], samples["before"], strict=True)]
+
+    def pair_ratios(samples):
+        return [a / b for a, b in zip(samples["after"], samples["before"], strict=True)]
+
+    def quartiles(xs):
+        return statistics.quantiles(xs, n=4) if len(xs) > 1 else xs
+
     return {
         "depth": depth,
         "batch": batch,
         "bgn": bgn,
         "steps_per_sample": n,
-        "median_ms": {k: 1e3 * statistics.median(v) for k, v in samples.items()},
-        "min_ms": {k: 1e3 * min(v) for k, v in samples.items()},
-        "ratio_after_over_before": statistics.median(ratios),
-        "ratio_quartiles": statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios,
-        "samples_s": samples,
+        "median_ms": {k: 1e3 * statistics.median(v) for k, v in wall.items()},
+        "min_ms": {k: 1e3 * min(v) for k, v in wall.items()},
+        "ratio_after_over_before": statistics.median(pair_ratios(wall)),
+        "ratio_quartiles": quartiles(pair_ratios(wall)),
+        "cpu_median_ms": {k: 1e3 * statistics.median(v) for k, v in cpu.items()},
+        "cpu_ratio_after_over_before": statistics.median(pair_ratios(cpu)),
+        "cpu_ratio_quartiles": quartiles(pair_ratios(cpu)),
+        "samples_s": wall,
+        "cpu_samples_s": cpu,
     }
 
 
@@ -148,7 +164,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         sha = export(args.base, Path(tmp))
         print(f"before: {args.base} = {sha[:10]}   after: {ROOT}")
-        print(f"{'depth':>5} {'batch':>5} {'config':<6} {'before ms':>10} {'after ms':>9} ratio")
+        print(
+            f"{'depth':>5} {'batch':>5} {'config':<6} {'before ms':>10} {'after ms':>9} "
+            "ratio  (CPU time: ratio)"
+        )
         for depth in args.depths:
             for batch in args.batches:
                 for config in args.configs:
@@ -166,7 +185,8 @@ def main(argv=None) -> int:
                     m = r["median_ms"]
                     print(
                         f"{depth:>5} {batch:>5} {config:<6} {m['before']:>10.3f} "
-                        f"{m['after']:>9.3f} {r['ratio_after_over_before']:.3f}",
+                        f"{m['after']:>9.3f} {r['ratio_after_over_before']:.3f}  "
+                        f"({r['cpu_ratio_after_over_before']:.3f})",
                         flush=True,
                     )
     if args.json:
