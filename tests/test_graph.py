@@ -297,6 +297,15 @@ def test_residual_mlp_bgn_placements(placement, branch, trunk):
     assert len([layer for layer in model.layers if isinstance(layer, Dense)]) == 6
 
 
+def test_residual_mlp_bgn_every_k_th_activation_as_mlp():
+    model = tb.residual_mlp(8, [5] * 7, 3, bgn=True, bgn_every=3, bgn_placement="both")
+    branch = [n for n in model.nodes if isinstance(n.layer, BGN) and n.name.startswith("bgn")]
+    assert [n.name for n in branch] == ["bgn3", "bgn6"]  # layers K = 3, 6 (mlp's blocks k, 2k)
+    assert sum(n.name.startswith("trunk_bgn") for n in model.nodes) == 6
+    with pytest.raises(ValueError, match="bgn_every"):
+        tb.residual_mlp(8, [5] * 3, 3, bgn=True, bgn_every=0)
+
+
 def test_residual_mlp_blocks_and_bad_arguments():
     model = tb.residual_mlp(8, [5] * 7, 3, block_size=3)
     assert sum(isinstance(n.layer, Add) for n in model.nodes) == 2

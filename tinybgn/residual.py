@@ -46,6 +46,7 @@ def residual_mlp(
     block_size: int = 1,
     bgn_placement: str = "branch",
     bgn_kappa: float | None = None,
+    bgn_every: int = 1,
     bgn_scope: str = "batch",
     bn_eps: float = 1e-3,
     bn_momentum: float = 0.99,
@@ -58,6 +59,10 @@ def residual_mlp(
     ``hidden`` must be one width repeated (identity skips add equal widths), and
     ``len(hidden) - 1`` a multiple of ``block_size`` (the stem is not inside a block). With
     ``block_size=1`` each block is the issue's ``h = h + f(BGN(Dense(h)))``.
+
+    ``bgn_every=k`` puts the BGN layers before the activations (placements "branch", "both")
+    before every k-th hidden activation only, counted from the input, as in :func:`tinybgn.mlp`;
+    trunk BGN layers are not affected. ``bgn_kappa`` and ``bgn_scope`` go to every BGN.
 
     Weights are drawn from ``numpy.random.default_rng(seed)`` in layer order, exactly as
     :func:`tinybgn.mlp` draws them, so the same seed gives the same network bit for bit, and the
@@ -82,6 +87,8 @@ def residual_mlp(
             f"residual_mlp: len(hidden) - 1 = {len(hidden) - 1} layers after the stem do not "
             f"split into blocks of block_size = {block_size!r}"
         )
+    if isinstance(bgn_every, bool) or not isinstance(bgn_every, int) or bgn_every < 1:
+        raise ValueError(f"residual_mlp: bgn_every must be a positive integer, got {bgn_every!r}")
     rng = np.random.default_rng(seed)
     in_branch = bgn and bgn_placement in ("branch", "both")
     on_trunk = bgn and bgn_placement in ("trunk", "both")
@@ -96,7 +103,7 @@ def residual_mlp(
         if batchnorm:
             bn = BatchNorm(units, eps=bn_eps, momentum=bn_momentum, dtype=dtype)
             h = bn(h, name=f"bn{K}")
-        if in_branch:
+        if in_branch and K % bgn_every == 0:
             h = BGN(kappa=bgn_kappa, scope=bgn_scope)(h, name=f"bgn{K}")
         return ACTIVATIONS[activation]()(h, name=f"{activation}{K}")
 
