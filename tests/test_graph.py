@@ -313,6 +313,8 @@ def test_residual_mlp_blocks_and_bad_arguments():
         tb.residual_mlp(8, [5] * 6, 3, block_size=2)
     with pytest.raises(ValueError, match="repeat one width"):
         tb.residual_mlp(8, [5, 6, 6], 3)
+    with pytest.raises(ValueError, match="seed must be"):
+        tb.residual_mlp(8, [5] * 3, 3, seed=-1)
     with pytest.raises(ValueError, match="bgn_placement"):
         tb.residual_mlp(8, [5] * 3, 3, bgn=True, bgn_placement="everywhere")
 

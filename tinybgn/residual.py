@@ -89,6 +89,8 @@ def residual_mlp(
         )
     if isinstance(bgn_every, bool) or not isinstance(bgn_every, int) or bgn_every < 1:
         raise ValueError(f"residual_mlp: bgn_every must be a positive integer, got {bgn_every!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"residual_mlp: seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     in_branch = bgn and bgn_placement in ("branch", "both")
     on_trunk = bgn and bgn_placement in ("trunk", "both")
