@@ -91,6 +91,23 @@ def test_chain_trace_shows_eq9_prod_eq10_eq11_and_bgn_kappa_d(capsys):
     assert "eq. (9)" in printed and "eqs. (10)-(11)" in printed
 
 
+def test_eq7_holds_at_every_line_tagged_with_it():
+    """At a BGN tagged eq. (7): its output is kappa [W^T delta^(K+1)] o f'(z^(K)) / ||...||,
+    with [W^T delta^(K+1)] what the Dense above returned and o f' the activation's step."""
+    model = tb.mlp(5, [6] * 4, 3, "tanh", bgn=True, seed=3, dtype=np.float64)
+    steps, _ = _traced(model)
+    tagged = [k for k, s in enumerate(steps) if s.eq7]
+    assert len(tagged) == 4
+    for k in tagged:
+        dense_above, act, bgn = steps[k - 2], steps[k - 1], steps[k]
+        assert isinstance(dense_above.layer, Dense) and isinstance(act.layer, Tanh)
+        assert dense_above.K == bgn.K + 1 and act.K == bgn.K
+        inner = dense_above.grad_out * (1 - act.layer.y**2)  # [W^T delta^(K+1)] o f'(z^(K))
+        np.testing.assert_allclose(act.grad_out, inner, rtol=1e-14)
+        expected = bgn.kappa * inner / np.linalg.norm(inner)  # eq. (7)
+        np.testing.assert_allclose(bgn.grad_out, expected, rtol=1e-13)
+
+
 def test_eq7_tag_only_where_bgn_feeds_an_activation():
     model = tb.residual_mlp(5, [4] * 3, 3, "tanh", bgn=True, bgn_placement="both", seed=1)
     steps, _ = _traced(model)
