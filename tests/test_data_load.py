@@ -19,6 +19,7 @@ import pytest
 from tinybgn.data import (
     CarvedSplitWarning,
     ChecksumError,
+    DataDirError,
     DataIntegrityError,
     DataNotFoundError,
     Dataset,
@@ -124,15 +125,37 @@ def test_search_order_is_argument_then_env_then_default_then_system(tiny, tmp_pa
     assert find_dataset(NAME, tmp_path / "arg").directory == tmp_path / "arg" / NAME
 
 
-def test_files_may_sit_in_a_name_subfolder_or_directly_and_be_uncompressed(tiny, tmp_path):
-    put(tmp_path / "direct", compress=False)
-    located = find_dataset(NAME, tmp_path / "direct")
-    assert located.directory == tmp_path / "direct"
+def test_files_sit_in_the_dataset_own_folder_and_may_be_uncompressed(tiny, tmp_path):
+    put(tmp_path / "root" / NAME, compress=False)  # root/<name>/
+    located = find_dataset(NAME, tmp_path / "root")
+    assert located.directory == tmp_path / "root" / NAME
     assert located.paths["test"][0].name == "t10k-images-idx3-ubyte"
-    put(tmp_path / "direct" / NAME)
-    assert find_dataset(NAME, tmp_path / "direct").directory == tmp_path / "direct" / NAME
-    ds = load_dataset(NAME, tmp_path / "direct")
-    assert ds.info["split"] == "standard"
+    # the root may itself be the dataset's folder (case and _/- do not matter)
+    put(tmp_path / NAME.upper().replace("-", "_"))
+    assert find_dataset(NAME, tmp_path / "TINY_TEST").directory == tmp_path / "TINY_TEST"
+    assert load_dataset(NAME, tmp_path / "root").info["split"] == "standard"
+
+
+def test_files_directly_in_a_folder_named_otherwise_are_not_taken_but_pointed_out(tiny, tmp_path):
+    """A dataset's files are looked for in its own folder only (MNIST and Fashion-MNIST share
+    file names); the error says where similar files lie and where they belong."""
+    put(tmp_path / "elsewhere")
+    with pytest.raises(DataNotFoundError) as info:
+        find_dataset(NAME, tmp_path / "elsewhere")
+    assert f"move them into {tmp_path / 'elsewhere' / NAME}" in str(info.value)
+
+
+def test_a_data_dir_or_tinybgn_data_that_is_a_file_is_an_error(tiny, tmp_path, monkeypatch):
+    """Regression: a file given as --data-dir was skipped, and downloads went to data/."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    for call in (lambda: download_dir(NAME, afile), lambda: load_dataset(NAME, afile)):
+        with pytest.raises(DataDirError, match="is a file, not a folder") as info:
+            call()
+        assert isinstance(info.value, NotADirectoryError)
+    monkeypatch.setenv(ENV_VAR, str(afile))
+    with pytest.raises(DataDirError, match="TINYBGN_DATA is .*afile, which is a file"):
+        find_dataset(NAME)
 
 
 def test_incomplete_split_is_skipped_and_reported(tiny, tmp_path):
@@ -357,7 +380,8 @@ def test_public_names_other_code_relies_on():
     for name in ("read_idx", "write_idx", "load_dataset", "load_mnist", "batches"):
         assert callable(getattr(data, name)), name
     params = inspect.signature(data.load_dataset).parameters
-    assert list(params)[:2] == ["name", "data_dir"] and params["download"].default is False
+    assert list(params)[:2] == ["name", "data_dir"] and params["download"].default is True
+    assert params["fallback"].default is None
     assert params["split"].default == "auto" and params["val_size"].default == 0
     # submodules stay reachable (only `batches`, by design, is the function, not its module)
     for module in ("idx", "registry", "locate", "download", "load"):

@@ -17,6 +17,12 @@ Both normalise with the biased batch variance in training; they differ only in t
 variance, which torch averages *unbiased* (var * N / (N - 1)); see
 ``test_bn_running_statistics_match_torch``.
 
+Graphs (tinybgn.Model, tinybgn.residual_mlp): the torch twin of a residual MLP is written
+here from residual_mlp's *specification* (stem, blocks ``h = h + F(h)``, BGN in the branch or on
+the trunk), as an ``nn.Module`` with its own forward; it does not read tinybgn's graph. Only the
+weights are copied, Dense by Dense in order. A layer used twice is one ``nn.Linear`` called twice,
+whose gradient torch's autograd sums over the uses.
+
 Every test is marked ``oracle`` and the module is skipped when torch (extra "oracle") is missing.
 """
 
@@ -29,7 +35,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinybgn import BGN, Adam, BatchNorm, Dense, ReLU, Sigmoid, Tanh, mlp, softmax_cross_entropy
+from tinybgn import (
+    BGN,
+    Adam,
+    Add,
+    BatchNorm,
+    Dense,
+    Input,
+    Model,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    mlp,
+    residual_mlp,
+    softmax_cross_entropy,
+)
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch is not installed: the oracle tests need the 'oracle' extra (torch)"
@@ -390,3 +410,178 @@ def test_bn_running_statistics_match_torch(activation):
         assert_close(f"BN {i} running_mean", bn.buffers["running_mean"], r_mean, 1e-10)
         assert_close(f"BN {i} running_var", bn.buffers["running_var"], r_var_biased, 1e-10)
         assert norm_rel_error(bn.buffers["running_var"], r_var_unbiased) > 1e-3  # really differ
+
+
+# -- graphs: residual networks and a shared layer -------------------------------------------
+TORCH_ACTIVATIONS = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh}
+
+
+class TorchResidualMLP(torch.nn.Module):
+    """residual_mlp's architecture, written for torch from its docstring::
+
+    h = f(BGN(BN(Linear(x))))                 stem (BN, BGN optional)
+    h = trunk_BGN(h + F_b(h))  for each block  F_b = block_size x [Linear, BN, BGN, f]
+    logits = Linear(h)
+    """
+
+    def __init__(self, in_features, width, depth, out, activation, batchnorm, bgn, placement,
+                 block_size, dtype):  # fmt: skip
+        super().__init__()
+        in_branch = bgn and placement in ("branch", "both")
+        on_trunk = bgn and placement in ("trunk", "both")
+
+        def unit(fan_in):
+            mods = [torch.nn.Linear(fan_in, width, dtype=dtype)]
+            if batchnorm:
+                mods.append(torch.nn.BatchNorm1d(width, eps=1e-3, momentum=0.01, dtype=dtype))
+            if in_branch:
+                mods.append(TorchBGN())
+            mods.append(TORCH_ACTIVATIONS[activation]())
+            return torch.nn.Sequential(*mods)
+
+        self.stem = unit(in_features)
+        n_blocks = (depth - 1) // block_size
+        self.blocks = torch.nn.ModuleList(
+            torch.nn.Sequential(*[unit(width) for _ in range(block_size)]) for _ in range(n_blocks)
+        )
+        self.trunk = [TorchBGN() if on_trunk else torch.nn.Identity() for _ in range(n_blocks)]
+        self.head = torch.nn.Linear(width, out, dtype=dtype)
+
+    def forward(self, x):
+        h = self.stem(x)
+        for block, trunk in zip(self.blocks, self.trunk, strict=True):
+            h = trunk(h + block(h))
+        return self.head(h)
+
+
+def copy_weights_to_torch(model, net) -> list[tuple[str, torch.Tensor]]:
+    """Copy Dense and BatchNorm parameters (and BN statistics) from ``model`` into the torch
+    ``net``, in order; returns ``[(tinybgn_name, torch_parameter)]``."""
+    mine = [(i, layer) for i, layer in enumerate(model.layers) if layer.params]
+    theirs = [m for m in net.modules() if isinstance(m, torch.nn.Linear | torch.nn.BatchNorm1d)]
+    assert len(mine) == len(theirs), "the two architectures differ"
+    params = []
+    with torch.no_grad():
+        for (i, layer), mod in zip(mine, theirs, strict=True):
+            prefix = f"{i}.{type(layer).__name__}"
+            if isinstance(layer, Dense):
+                assert isinstance(mod, torch.nn.Linear) and mod.weight.shape == layer.W.shape
+                mod.weight.copy_(torch.from_numpy(layer.W.copy()))
+                mod.bias.copy_(torch.from_numpy(layer.b.copy()))
+                params += [(f"{prefix}.W", mod.weight), (f"{prefix}.b", mod.bias)]
+            else:
+                assert isinstance(mod, torch.nn.BatchNorm1d)
+                mod.weight.copy_(torch.from_numpy(layer.params["gamma"].copy()))
+                mod.bias.copy_(torch.from_numpy(layer.params["beta"].copy()))
+                params += [(f"{prefix}.gamma", mod.weight), (f"{prefix}.beta", mod.bias)]
+    return params
+
+
+def residual_case(seed, activation, batchnorm, bgn, placement, block_size=1, depth=5):
+    rng = np.random.default_rng(seed)
+    width, in_features, batch = int(rng.integers(5, 16)), int(rng.integers(6, 20)), 9
+    kw = dict(block_size=block_size, bgn_placement=placement, seed=seed, dtype=np.float64)
+    model = residual_mlp(in_features, [width] * depth, N_CLASSES, activation, batchnorm, bgn, **kw)
+    for layer in model.layers:  # non-trivial BN affine parameters, as in make_case
+        if isinstance(layer, BatchNorm):
+            layer.params["gamma"][...] = rng.uniform(0.5, 1.5, layer.features)
+            layer.params["beta"][...] = rng.uniform(-0.5, 0.5, layer.features)
+    net = TorchResidualMLP(
+        in_features, width, depth, N_CLASSES, activation, batchnorm, bgn, placement,
+        block_size, torch.float64,
+    )  # fmt: skip
+    params = copy_weights_to_torch(model, net)
+    x = rng.standard_normal((batch, in_features))
+    labels = rng.integers(0, N_CLASSES, size=batch)
+    return model, net, params, x, labels
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(
+    "batchnorm, bgn, placement",
+    [
+        (False, False, "branch"),
+        (False, True, "branch"),
+        (True, True, "branch"),
+        (True, True, "trunk"),
+        (False, True, "both"),
+        (True, False, "branch"),
+    ],
+)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_residual_network_gradients_match_torch_autograd(activation, batchnorm, bgn, placement,
+                                                         seed):  # fmt: skip
+    model, net, params, x, labels = residual_case(seed, activation, batchnorm, bgn, placement)
+    net.train()
+    loss, dx, grads = tinybgn_step(model, x, labels)
+    t_loss, t_dx, t_grads = torch_step(net, params, x, labels)
+    assert abs(loss - t_loss) <= 1e-6 * abs(t_loss), f"loss {loss!r} vs torch {t_loss!r}"
+    assert_close("dL/dx", dx, t_dx, 1e-6)
+    compare_parameter_grads(model, grads, t_grads, 1e-6, noise=1e-10)
+
+
+@pytest.mark.parametrize("block_size", [2, 3])
+def test_residual_blocks_of_several_layers_match_torch(block_size):
+    model, net, params, x, labels = residual_case(
+        5, "tanh", True, True, "branch", block_size=block_size, depth=1 + 2 * block_size
+    )
+    net.train()
+    loss, dx, grads = tinybgn_step(model, x, labels)
+    t_loss, t_dx, t_grads = torch_step(net, params, x, labels)
+    assert abs(loss - t_loss) <= 1e-6 * abs(t_loss)
+    assert_close("dL/dx", dx, t_dx, 1e-6)
+    compare_parameter_grads(model, grads, t_grads, 1e-6, noise=1e-10)
+
+
+def test_shared_layer_gradient_matches_torch_and_is_the_sum_over_uses():
+    """One Dense D used twice, y = Out(tanh(D(BGN(tanh(D(x)))))): torch calls one nn.Linear
+    twice and autograd sums its gradient over both uses; tinybgn must give the same."""
+    rng = np.random.default_rng(9)
+    d = Dense(7, 7, rng=rng, dtype=np.float64)
+    d.params["b"][...] = rng.normal(size=7)
+    out = Dense(7, N_CLASSES, rng=rng, dtype=np.float64)
+    x = Input(7)
+    model = Model(x, out(Tanh()(d(BGN()(Tanh()(d(x)))))))
+    lin = torch.nn.Linear(7, 7, dtype=torch.float64)
+    head = torch.nn.Linear(7, N_CLASSES, dtype=torch.float64)
+    with torch.no_grad():
+        for mod, layer in ((lin, d), (head, out)):
+            mod.weight.copy_(torch.from_numpy(layer.W.copy()))
+            mod.bias.copy_(torch.from_numpy(layer.b.copy()))
+    bgn = TorchBGN()
+
+    def net(t):
+        return head(torch.tanh(lin(bgn(torch.tanh(lin(t))))))
+
+    params = [("0.Dense.W", lin.weight), ("0.Dense.b", lin.bias)]
+    params += [("4.Dense.W", head.weight), ("4.Dense.b", head.bias)]
+    assert [n for n, _, _ in model.named_parameters()] == [n for n, _ in params]
+    xb, labels = rng.standard_normal((8, 7)), rng.integers(0, N_CLASSES, size=8)
+    loss, dx, grads = tinybgn_step(model, xb, labels)
+    t_loss, t_dx, t_grads = torch_step(net, params, xb, labels)
+    assert abs(loss - t_loss) <= 1e-12 * abs(t_loss)
+    assert_close("dL/dx", dx, t_dx, 1e-6)
+    for name in grads:
+        assert_close(name, grads[name], t_grads[name], 1e-6)
+
+
+def test_skip_from_the_input_matches_torch():
+    """y = Out(x + tanh(D(x))): the input itself fans out (to D and to the Add)."""
+    rng = np.random.default_rng(10)
+    d, out = Dense(6, 6, rng=rng, dtype=np.float64), Dense(6, N_CLASSES, rng=rng, dtype=np.float64)
+    x = Input(6)
+    model = Model(x, out(Add()(x, Tanh()(d(x)))))
+    lin = torch.nn.Linear(6, 6, dtype=torch.float64)
+    head = torch.nn.Linear(6, N_CLASSES, dtype=torch.float64)
+    with torch.no_grad():
+        for mod, layer in ((lin, d), (head, out)):
+            mod.weight.copy_(torch.from_numpy(layer.W.copy()))
+            mod.bias.copy_(torch.from_numpy(layer.b.copy()))
+    params = [("0.Dense.W", lin.weight), ("0.Dense.b", lin.bias)]
+    params += [("3.Dense.W", head.weight), ("3.Dense.b", head.bias)]
+    xb, labels = rng.standard_normal((8, 6)), rng.integers(0, N_CLASSES, size=8)
+    loss, dx, grads = tinybgn_step(model, xb, labels)
+    t_loss, t_dx, t_grads = torch_step(lambda t: head(t + torch.tanh(lin(t))), params, xb, labels)
+    assert_close("dL/dx", dx, t_dx, 1e-6)
+    for name in grads:
+        assert_close(name, grads[name], t_grads[name], 1e-6)

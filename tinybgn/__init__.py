@@ -10,24 +10,37 @@ from tinybgn.activations import ReLU, Sigmoid, Tanh
 from tinybgn.batchnorm import BatchNorm
 from tinybgn.bgn import BGN
 from tinybgn.dense import Dense
-from tinybgn.errors import LabelError, NonFiniteError, ShapeError, StateError, TinyBGNError
+from tinybgn.errors import (
+    GraphError,
+    LabelError,
+    NonFiniteError,
+    ShapeError,
+    StateError,
+    TinyBGNError,
+)
 from tinybgn.gradcheck import gradcheck, rel_error
+from tinybgn.graph import Add, Input, Model
 from tinybgn.layer import Layer
 from tinybgn.losses import softmax_cross_entropy
 from tinybgn.mlp import mlp
 from tinybgn.optim import SGD, Adam
 from tinybgn.probes import gradient_norms, weight_change
+from tinybgn.residual import residual_mlp
 from tinybgn.sequential import Sequential
-from tinybgn.trace import TraceStep, format_trace
+from tinybgn.trace import TraceStep, format_trace, plot_backward
 
 __all__ = [
     "BGN",
     "SGD",
     "Adam",
+    "Add",
     "BatchNorm",
     "Dense",
+    "GraphError",
+    "Input",
     "Layer",
     "LabelError",
+    "Model",
     "NonFiniteError",
     "ReLU",
     "Sequential",
@@ -41,7 +54,9 @@ __all__ = [
     "gradcheck",
     "gradient_norms",
     "mlp",
+    "plot_backward",
     "rel_error",
+    "residual_mlp",
     "softmax_cross_entropy",
     "weight_change",
 ]

@@ -24,3 +24,8 @@ class LabelError(TinyBGNError, ValueError):
 
 class StateError(TinyBGNError, RuntimeError):
     """A method was called in the wrong order (e.g. ``backward`` before ``forward``)."""
+
+
+class GraphError(TinyBGNError, ValueError):
+    """A graph of layers cannot be run: a cycle, an unconnected input, a layer called on a
+    non-node (see :mod:`tinybgn.graph`)."""

@@ -13,8 +13,11 @@ Non-trainable state that must be saved with a model (BatchNorm's running statist
 ``layer.buffers``.
 
 ``forward`` caches only what ``backward`` needs, under the paper's names (``self.x``, ``self.z``,
-``self.x_hat``...). Layers check shapes and call order, which is cheap; checks for NaN/Inf are
-made once per step at the model's boundaries (see :class:`tinybgn.Sequential` and the loss).
+``self.x_hat``...), and binds *new* arrays to them (it never writes into the previous forward's
+cache): a layer used twice in a graph (:mod:`tinybgn.graph`) keeps one cache per use by saving
+a shallow copy of its attributes after each use's forward. Layers check shapes and call order,
+which is cheap; checks for NaN/Inf are made once per step at the model's boundaries (see
+:class:`tinybgn.Model` and the loss).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class Layer:
     #: The paper's equation(s) that ``backward`` applies; shown by traces.
     equation = ""
 
-    #: False while ``Sequential.backward(..., input_grad=False)`` runs this layer as the first
+    #: False while ``Model.backward(..., input_grad=False)`` runs this layer on the input
     #: of a network: then no one needs dL/dx, and a layer may skip it and return None (Dense
     #: does, saving its largest product: the 784-wide input layer's ``delta @ W``).
     needs_input_grad = True
@@ -42,6 +45,16 @@ class Layer:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.y_shape: tuple[int, ...] | None = None  # shape of the last output; None before forward
+
+    #: How many input nodes the layer takes in a graph: 1, or None for "two or more" (Add).
+    n_inputs: int | None = 1
+
+    def __call__(self, *inputs, name: str | None = None):
+        """Call the layer on graph nodes: ``tb.Dense(784, 64)(x)`` is the node of its output
+        (see :mod:`tinybgn.graph`); ``name`` names the node in errors and traces."""
+        from tinybgn.graph import connect  # graph builds on this module
+
+        return connect(self, inputs, name)
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         raise NotImplementedError

@@ -7,10 +7,11 @@ Quick start::
     for xb, yb in batches(x_train, y_train, 128, seed=0):
         ...
 
-Nothing is downloaded unless asked (``download=True`` or ``tinybgn data download mnist``).
+A dataset not found locally is downloaded (``download=False`` forbids it; ``TINYBGN_MIRRORS``
+adds mirrors); ``fallback="sample"`` falls back to the embedded sample of real MNIST test digits.
 Modules, one concept each: ``idx`` (the file format), ``registry`` (datasets, checksums,
 mirrors), ``checksum``, ``locate`` (search path), ``download``, ``load``, ``batches``,
-``errors``, ``cli`` (the ``tinybgn data`` command).
+``embedded`` (builds the shipped sample), ``errors``, ``cli`` (the ``tinybgn data`` command).
 """
 
 from tinybgn.data.batches import batches
@@ -18,10 +19,13 @@ from tinybgn.data.download import download_dataset
 from tinybgn.data.errors import (
     CarvedSplitWarning,
     ChecksumError,
+    ContentSizeError,
+    DataDirError,
     DataError,
     DataIntegrityError,
     DataNotFoundError,
     DownloadError,
+    EmbeddedSampleWarning,
     IDXFormatError,
     SplitError,
     UnknownDatasetError,
@@ -36,18 +40,29 @@ from tinybgn.data.load import (
     stratified_split,
 )
 from tinybgn.data.locate import find_dataset, search_roots
-from tinybgn.data.registry import DATASETS, DatasetSpec, FileSpec, get_spec, register_dataset
+from tinybgn.data.registry import (
+    DATASETS,
+    MNIST_SAMPLE,
+    DatasetSpec,
+    FileSpec,
+    get_spec,
+    register_dataset,
+)
 
 __all__ = [
     "DATASETS",
+    "MNIST_SAMPLE",
     "CarvedSplitWarning",
     "ChecksumError",
+    "ContentSizeError",
+    "DataDirError",
     "DataError",
     "DataIntegrityError",
     "DataNotFoundError",
     "Dataset",
     "DatasetSpec",
     "DownloadError",
+    "EmbeddedSampleWarning",
     "FileSpec",
     "IDXFormatError",
     "SplitError",

@@ -9,12 +9,13 @@ what the published checksums are for.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
 from tinybgn.data.errors import ChecksumError
-from tinybgn.data.idx import read_bytes
-from tinybgn.data.registry import find_md5_owner
+from tinybgn.data.idx import decompressed, read_bytes
+from tinybgn.data.registry import FileSpec, find_md5_owner
 
 
 def md5_hex(content: bytes) -> str:
@@ -36,11 +37,20 @@ def check_content(content: bytes, expected_md5: str, source: str | os.PathLike) 
     )
 
 
-def read_verified(path: str | os.PathLike, expected_md5: str) -> bytes:
-    """The decompressed content of ``path``, after checking it against ``expected_md5``.
+def read_verified(path: str | os.PathLike, file_spec: FileSpec) -> bytes:
+    """The decompressed content of ``path``, after checking it against ``file_spec``'s MD5.
 
-    Raises IDXFormatError for a corrupt gzip stream and ChecksumError for a content mismatch.
+    Decompression stops past ``file_spec.size`` bytes (when known), so a file of the wrong
+    content never costs more memory than the right one. Raises IDXFormatError for a corrupt
+    gzip stream or a content that is too large, and ChecksumError for a content mismatch.
     """
-    content = read_bytes(Path(path))
-    check_content(content, expected_md5, path)
+    content = read_bytes(Path(path), file_spec.size)
+    check_content(content, file_spec.md5, path)
+    return content
+
+
+def verify_bytes(raw: bytes, file_spec: FileSpec, source: str) -> bytes:
+    """Like :func:`read_verified` for a file's bytes already in memory (e.g. a download)."""
+    content = decompressed(io.BytesIO(raw), file_spec.size, source=source)
+    check_content(content, file_spec.md5, source)
     return content

@@ -10,16 +10,61 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 
 from tinybgn.data.checksum import read_verified
-from tinybgn.data.download import download_dataset
+from tinybgn.data.download import DEFAULT_DEADLINE, MIRRORS_ENV, download_dataset
 from tinybgn.data.errors import ChecksumError, DataNotFoundError, IDXFormatError
 from tinybgn.data.load import read_split
 from tinybgn.data.locate import candidate_dirs, find_dataset, search_roots
 from tinybgn.data.registry import DATASETS, SPLITS, get_spec
+from tinybgn.files import atomic_write
+
+MAX_SHOW = 100  # images in one `data show` grid; matplotlib needs about 3 s for 100
+
+
+def _number(kind, low, high=None, *, exclusive: bool = False):
+    """An argparse ``type`` accepting ``kind`` values in [low, high] (or (low, high])."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        too_low = value <= low if exclusive else value < low
+        if too_low or (high is not None and value > high) or value != value:
+            bound = f"> {low}" if exclusive else f">= {low}"
+            upper = f" and <= {high}" if high is not None else ""
+            raise argparse.ArgumentTypeError(f"must be {bound}{upper}, got {text}")
+        return value
+
+    return parse
+
+
+def _image_file(text: str) -> Path:
+    """``-o`` of ``data show``: a file in an existing, writable folder, in a format matplotlib
+    writes (checked before any work is done)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    from matplotlib.figure import Figure
+
+    path = Path(text)
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = path.suffix.lstrip(".").lower()
+    if suffix not in formats:
+        raise argparse.ArgumentTypeError(
+            f"{text}: unknown image format {suffix!r}; use one of {', '.join(sorted(formats))}"
+        )
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(
+            f"{text}: folder {folder} does not exist or is not writable"
+        )
+    return path
 
 
 def add_subcommand(subparsers) -> argparse.ArgumentParser:
@@ -35,12 +80,13 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     names = sorted(DATASETS)
+    downloadable = sorted(n for n, spec in DATASETS.items() if spec.location is None)
 
-    def common(p: argparse.ArgumentParser, name_optional: bool) -> None:
+    def common(p: argparse.ArgumentParser, name_optional: bool, choices=names) -> None:
         if name_optional:
-            p.add_argument("name", nargs="?", choices=names, help="dataset (default: all)")
+            p.add_argument("name", nargs="?", choices=choices, help="dataset (default: all)")
         else:
-            p.add_argument("name", choices=names, help="dataset")
+            p.add_argument("name", choices=choices, help="dataset")
         p.add_argument(
             "--data-dir",
             type=Path,
@@ -48,8 +94,13 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
             help="folder searched first (and where downloads go)",
         )
 
-    p = sub.add_parser("download", help="fetch a dataset's files, verified, into the cache")
-    common(p, name_optional=False)
+    p = sub.add_parser(
+        "download",
+        help="fetch a dataset's files, verified, into the cache",
+        description=f"Fetch a dataset's files, verified, from ${MIRRORS_ENV} (comma-separated "
+        "URL prefixes, tried first) and then the registry's mirrors.",
+    )
+    common(p, name_optional=False, choices=downloadable)
     p.add_argument(
         "--split",
         action="append",
@@ -62,10 +113,22 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
         action="append",
         dest="mirrors",
         metavar="URL",
-        help="URL prefix to download from instead of the registry's (repeatable)",
+        help=f"URL prefix to download from instead of ${MIRRORS_ENV} and the registry's "
+        "(repeatable)",
     )
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
-    p.add_argument("--retries", type=int, default=3, help="attempts per mirror (default 3)")
+    positive = _number(float, 0, exclusive=True)
+    p.add_argument(
+        "--timeout", type=positive, default=30.0, help="seconds to wait for a server (default 30)"
+    )
+    p.add_argument(
+        "--deadline",
+        type=positive,
+        default=DEFAULT_DEADLINE,
+        help=f"seconds one file's transfer may take in all (default {DEFAULT_DEADLINE:g})",
+    )
+    p.add_argument(
+        "--retries", type=_number(int, 1), default=3, help="attempts per mirror (default 3)"
+    )
     p.add_argument(
         "--force",
         action="store_true",
@@ -87,14 +150,20 @@ def add_subcommand(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--split", choices=SPLITS, default=None, help="split to sample (default: test if present)"
     )
-    p.add_argument("-n", "--count", type=int, default=36, help="number of images (default 36)")
-    p.add_argument("--seed", type=int, default=0, help="which samples (default 0)")
+    p.add_argument(
+        "-n",
+        "--count",
+        type=_number(int, 1, MAX_SHOW),
+        default=36,
+        help=f"number of images, at most {MAX_SHOW} (default 36)",
+    )
+    p.add_argument("--seed", type=_number(int, 0), default=0, help="which samples (default 0)")
     p.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=_image_file,
         default=None,
-        help="PNG file (default: <name>-<split>-samples.png)",
+        help="image file, e.g. .png or .pdf (default: <name>-<split>-samples.png)",
     )
     p.set_defaults(func=cmd_show)
     return parser
@@ -105,10 +174,11 @@ def cmd_download(args) -> int:
     directory = download_dataset(
         args.name,
         args.data_dir,
-        splits=args.splits or SPLITS,
+        splits=args.splits,
         mirrors=args.mirrors,
         force=args.force,
         timeout=args.timeout,
+        deadline=args.deadline,
         retries=args.retries,
         progress=False if args.quiet else None,
         log=log,
@@ -133,7 +203,7 @@ def cmd_verify(args) -> int:
         for split in located.splits:
             for path, file_spec in zip(located.paths[split], spec.files[split], strict=True):
                 try:
-                    read_verified(path, file_spec.md5)
+                    read_verified(path, file_spec)
                     print(f"  OK   {path.name}  md5 {file_spec.md5}")
                 except (ChecksumError, IDXFormatError) as err:
                     failed = True
@@ -183,8 +253,9 @@ def cmd_show(args) -> int:
     spec = get_spec(args.name)
     located = find_dataset(spec, args.data_dir)
     split = args.split or ("test" if "test" in located.paths else located.splits[0])
+    output = args.output or Path(f"{spec.name}-{split}-samples.png")
     images, labels = read_split(spec, split, located=located)
-    count = max(1, min(args.count, len(labels)))
+    count = min(args.count, len(labels))
     pick = np.sort(np.random.default_rng(args.seed).choice(len(labels), count, replace=False))
     cols = math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
@@ -200,8 +271,8 @@ def cmd_show(args) -> int:
         f"{spec.name}, {split} split: {count} random images (seed {args.seed})", fontsize=9
     )
     fig.tight_layout()
-    output = args.output or Path(f"{spec.name}-{split}-samples.png")
-    fig.savefig(output, dpi=100)
+    with atomic_write(output, fsync=False) as f:
+        fig.savefig(f, dpi=100, format=output.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
     print(f"saved {count} {spec.name} {split} images with their labels to {output}")
     return 0

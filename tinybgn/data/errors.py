@@ -29,10 +29,11 @@ class UnknownDatasetError(DataError, ValueError):
 class DataNotFoundError(DataError, FileNotFoundError):
     """No searched directory holds the dataset's files.
 
-    Raised by ``load_dataset`` (which never downloads unless asked) and by ``tinybgn data
-    verify|info|show``; the message lists every directory searched, in order. Also raised by
+    Raised by ``load_dataset`` with ``download=False`` (with downloads on, a dataset that
+    cannot be fetched raises :class:`DownloadError`) and by ``tinybgn data verify|info|show``;
+    the message lists every directory searched, in order. Also raised by
     ``load_dataset(split="standard")`` when the folder found holds only one of the two splits.
-    What to do: run ``tinybgn data download <name>``, pass ``download=True``, or point
+    What to do: run ``tinybgn data download <name>``, allow ``download=True``, or point
     ``data_dir=`` / ``TINYBGN_DATA`` at a folder that holds the files.
     """
 
@@ -55,6 +56,15 @@ class IDXFormatError(DataError, ValueError):
     number, an unknown element type, or header dimensions that disagree with the payload size;
     and by :func:`tinybgn.data.write_idx` for an array whose dtype IDX cannot store. What to do:
     re-download the file (it is damaged or not IDX), or convert the array with ``astype``.
+    """
+
+
+class ContentSizeError(IDXFormatError):
+    """A file's content is larger than the dataset's registry says it can be.
+
+    Raised while decompressing, as soon as the bound is passed, so a small archive that expands
+    to gigabytes (a "gzip bomb") or a wrong file never fills the memory. What to do: delete the
+    file and download it again.
     """
 
 
@@ -87,6 +97,14 @@ class DownloadError(DataError, OSError):
     """
 
 
+class DataDirError(DataError, NotADirectoryError):
+    """A data folder given by ``data_dir=`` / ``--data-dir`` or ``TINYBGN_DATA`` is not a folder.
+
+    Raised instead of silently using (or downloading into) another folder. What to do: pass the
+    folder that holds (or should hold) the dataset files, not a file.
+    """
+
+
 class CarvedSplitWarning(UserWarning):
     """Train and test were carved out of one labelled split, not the dataset's standard split.
 
@@ -94,4 +112,14 @@ class CarvedSplitWarning(UserWarning):
     MNIST's 10k test set). Results are then not comparable with published numbers; the carved
     split is recorded in ``Dataset.info["split"]`` so reports can say so. Silence it by asking
     for ``split="carve"`` explicitly.
+    """
+
+
+class EmbeddedSampleWarning(UserWarning):
+    """The embedded sample of real MNIST test digits is used instead of the full dataset.
+
+    Emitted by ``load_dataset("mnist", fallback="sample")`` when MNIST is neither found nor
+    downloadable (or ``download=False``); the message says why. Results on a few thousand
+    digits are not comparable with published numbers; ``Dataset.info["source"]`` names the
+    sample so reports say so. Get the full dataset with ``tinybgn data download mnist``.
     """

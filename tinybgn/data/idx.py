@@ -23,14 +23,15 @@ import gzip
 import math
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from tinybgn.data.errors import IDXFormatError
+from tinybgn.data.errors import ContentSizeError, IDXFormatError
+from tinybgn.files import atomic_write_bytes
 
 # IDX type code -> big-endian NumPy dtype.
 TYPE_CODES: dict[int, np.dtype] = {
@@ -142,35 +143,58 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     return flat.reshape(header.shape).astype(header.dtype.newbyteorder("="))
 
 
-def read_bytes(path: str | os.PathLike) -> bytes:
+def read_bytes(path: str | os.PathLike, max_size: int | None = None) -> bytes:
     """The decompressed content of ``path``: gunzipped if it starts with gzip's magic, else as is.
 
     Checksums are taken over these bytes, since mirrors serve the same content compressed
-    differently. A truncated or corrupt gzip stream raises IDXFormatError.
+    differently. A truncated or corrupt gzip stream raises IDXFormatError. With ``max_size``,
+    the content is decompressed as a stream and reading stops after ``max_size + 1`` bytes: a
+    file whose content is larger (a wrong file, or a small gzip "bomb" that expands to
+    gigabytes) raises IDXFormatError having used at most about ``max_size`` bytes of memory.
     """
-    path = Path(path)
-    raw = path.read_bytes()
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
+    with open(path, "rb") as f:
+        return decompressed(f, max_size, source=str(path))
+
+
+def decompressed(f: BinaryIO, max_size: int | None = None, source: str = "<bytes>") -> bytes:
+    """The content of the open binary file ``f`` (gzip or not), at most ``max_size`` bytes.
+
+    See :func:`read_bytes`; ``f`` must be seekable (a file or ``io.BytesIO``).
+    """
+    limit = -1 if max_size is None else max_size + 1
+    compressed = f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    f.seek(0)
     try:
-        return gzip.decompress(raw)
+        if compressed:
+            with gzip.GzipFile(fileobj=f, mode="rb") as stream:
+                content = stream.read(limit)  # decompresses chunk by chunk, stops at limit
+        else:
+            content = f.read(limit)
     except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
         raise IDXFormatError(
-            f"{path}: corrupt or truncated gzip data ({err}); the download was probably cut "
+            f"{source}: corrupt or truncated gzip data ({err}); the download was probably cut "
             f"short. Delete the file and download it again."
         ) from err
+    if max_size is not None and len(content) > max_size:
+        raise ContentSizeError(
+            f"{source}: the content is larger than the {max_size} bytes this file should have, "
+            f"so it was not read further (a wrong file, or a damaged or malicious archive). "
+            f"Delete it and download it again."
+        )
+    return content
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike, max_size: int | None = None) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed) into a NumPy array.
 
     Returns an array with the file's shape and element type, in native byte order
     (e.g. ``uint8`` of shape ``(10000, 28, 28)`` for MNIST's test images).
 
     Raises ``FileNotFoundError`` when ``path`` does not exist and
-    :class:`~tinybgn.data.errors.IDXFormatError` when its content is not valid IDX.
+    :class:`~tinybgn.data.errors.IDXFormatError` when its content is not valid IDX (or larger
+    than ``max_size`` bytes, see :func:`read_bytes`).
     """
-    return parse_idx(read_bytes(path), source=str(path))
+    return parse_idx(read_bytes(path, max_size), source=str(path))
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -191,7 +215,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
 
     ``compress`` overrides the file-name rule. Supported dtypes: uint8, int8, int16, int32,
     float32, float64 (any byte order; the file is always big-endian). The file is written to a
-    temporary name in the same folder and renamed into place, so a reader never sees half a file.
+    temporary name in the same folder and renamed into place, so a reader never sees half a file
+    (:func:`tinybgn.files.atomic_write`: the mode is 0666 minus the umask, as with ``open()``).
     Returns the path written.
     """
     path = Path(path)
@@ -200,12 +225,4 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
     content = idx_bytes(array)
     if compress:
         content = gzip.compress(content, mtime=0)  # mtime=0: same array, same bytes
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, content)

@@ -12,7 +12,13 @@ file's content checksum, checks that images and labels agree, and returns a :cla
 Which split is used is always visible in ``Dataset.info["split"]``: ``"standard"`` for the
 dataset's own train/test files, or e.g. ``"carved from t10k: 8000 train / 2000 test (seed 0)"``
 when train and test were carved out of a single labelled split (stratified: every class keeps
-its share). Nothing is ever downloaded unless ``download=True``.
+its share).
+
+A dataset that is not found anywhere is downloaded (``download=True``, the default; see
+:mod:`tinybgn.data.download`); one split present is used as it is. With ``fallback="sample"``,
+MNIST that can be neither found nor downloaded is replaced by the embedded sample of real MNIST
+test digits shipped with tinybgn, with one :class:`EmbeddedSampleWarning` saying so.
+``Dataset.info["source"]`` always says in one line where the digits came from.
 """
 
 from __future__ import annotations
@@ -27,18 +33,21 @@ from pathlib import Path
 import numpy as np
 
 from tinybgn.data.checksum import read_verified
-from tinybgn.data.download import download_dataset
+from tinybgn.data.download import fetch_dataset, mirror_list
 from tinybgn.data.errors import (
     CarvedSplitWarning,
     DataIntegrityError,
     DataNotFoundError,
+    DownloadError,
+    EmbeddedSampleWarning,
     SplitError,
 )
 from tinybgn.data.idx import parse_idx
 from tinybgn.data.locate import Located, files_in, find_dataset
-from tinybgn.data.registry import SPLITS, DatasetSpec, get_spec
+from tinybgn.data.registry import MNIST_SAMPLE, SPLITS, DatasetSpec, get_spec
 
 SPLIT_MODES = ("auto", "standard", "carve")
+FALLBACKS = (None, "sample")
 
 
 @dataclass(repr=False)
@@ -125,11 +134,11 @@ def read_split(
         raise DataNotFoundError(
             f"{spec.name}: no {split!r} split in {located.directory} "
             f"(present: {', '.join(located.splits)}); run `tinybgn data "
-            f"download {spec.name}` or pass download=True"
+            f"download {spec.name}` or allow download=True"
         )
     arrays = []
     for path, file_spec in zip(located.paths[split], spec.files[split], strict=True):
-        content = read_verified(path, file_spec.md5)
+        content = read_verified(path, file_spec)
         arrays.append(parse_idx(content, source=str(path)))
     images, labels = arrays
     check_labelled_pair(images, labels, spec, source=f"{split} split in {located.directory}")
@@ -179,25 +188,71 @@ def _source_label(spec: DatasetSpec, split: str) -> str:
     return spec.files[split][0].filename.split("-")[0]
 
 
-def _find(spec: DatasetSpec, data_dir, want_download: bool, mirrors, options) -> Located:
-    """Locate the dataset; with ``want_download``, fetch it first unless it is complete."""
-    if not want_download:
-        return find_dataset(spec, data_dir)
+def _find(
+    spec: DatasetSpec, data_dir, split: str, want_download: bool, mirrors, options
+) -> tuple[Located, str]:
+    """Locate the dataset, downloading it when it is missing; returns it and its ``source``.
+
+    Downloads happen (with ``want_download``) when no split is found, or when ``split`` is
+    ``"standard"`` and one is missing; one split present is used as it is (carved from).
+    """
+    name = spec.description or spec.name
+    can_download = want_download and bool(mirror_list(spec, mirrors))
+    located = None
     try:
         located = find_dataset(spec, data_dir)
-        if set(located.splits) == set(spec.files):
-            return located
-    except FileNotFoundError:
-        pass
-    directory = download_dataset(spec, data_dir, mirrors=mirrors, **(options or {}))
-    return Located(spec, directory, "download", files_in(directory, spec)[0])
+        if located.origin == "embedded":
+            return located, name
+        if not (can_download and split == "standard" and len(located.splits) < len(SPLITS)):
+            files = "+".join(_source_label(spec, s) for s in located.splits)
+            return located, f"{name} {files} files in {located.directory} ({located.origin})"
+    except DataNotFoundError:
+        if not can_download:
+            raise
+    try:
+        directory, urls = fetch_dataset(spec, data_dir, mirrors=mirrors, **(options or {}))
+    except DownloadError as err:
+        if located is None:
+            raise
+        raise DataNotFoundError(
+            f"{spec.name}: split='standard' needs both train and test files, but "
+            f"{located.directory} has only {', '.join(located.splits)}, and downloading the "
+            f"rest failed: {err}"
+        ) from err
+    located = Located(spec, directory, "download", files_in(directory, spec)[0])
+    fetched = sorted({u.rsplit("/", 1)[0] + "/" for u in urls.values() if u})
+    came = f"downloaded from {', '.join(fetched)} into" if fetched else "in"
+    files = "+".join(_source_label(spec, s) for s in located.splits)
+    return located, f"{name} {files} files {came} {directory}"
+
+
+def _fall_back_to_sample(spec: DatasetSpec, reason: Exception, download: bool) -> Located:
+    """The embedded sample in place of ``spec`` (MNIST), with one warning saying why."""
+    lines = str(reason).splitlines() + [""]
+    if not download:
+        why = "it is not on this machine and downloads are off (download=False)"
+    elif isinstance(reason, DownloadError):
+        first_failure = (lines[1] or lines[0]).strip()
+        why = f"it is not on this machine and downloading it failed ({first_failure}...)"
+    else:
+        why = lines[0]
+    warnings.warn(
+        f"using the {MNIST_SAMPLE.description} shipped with tinybgn instead of {spec.name}: "
+        f"{why}. Train and test are carved from the sample; results are not comparable with "
+        f"the full dataset. Get it with `tinybgn data download {spec.name}`, or point "
+        f"TINYBGN_DATA (or TINYBGN_MIRRORS) at a copy.",
+        EmbeddedSampleWarning,
+        stacklevel=3,
+    )
+    return find_dataset(MNIST_SAMPLE)
 
 
 def load_dataset(
     name: str | DatasetSpec = "mnist",
     data_dir: str | os.PathLike | None = None,
     *,
-    download: bool = False,
+    download: bool = True,
+    fallback: str | None = None,
     split: str = "auto",
     n_train: int | None = None,
     n_test: int | None = None,
@@ -214,7 +269,13 @@ def load_dataset(
     Parameters
     ----------
     data_dir : folder searched first (then ``TINYBGN_DATA``, the project/user folder, Debian's).
-    download : fetch missing files from the mirrors (never done implicitly).
+    download : fetch the dataset from the mirrors when it is not found (``TINYBGN_MIRRORS``
+        first, then the registry's); False forbids any network access. One split present (e.g.
+        only MNIST's 10k test files) is used without downloading, carved as described below.
+    fallback : ``"sample"`` (MNIST only): when MNIST is neither found nor downloadable, load
+        the embedded sample of 3000 real MNIST test digits instead, with one
+        :class:`EmbeddedSampleWarning` saying why; ``info["source"]`` names the sample and
+        ``info["found_via"]`` is ``"embedded"``. None (default): raise instead.
     split : ``"auto"`` - the standard train/test split when both are present, else carve train
         and test out of the one labelled split present, with a :class:`CarvedSplitWarning`;
         ``"standard"`` - require both; ``"carve"`` - always carve (from train when present).
@@ -227,17 +288,32 @@ def load_dataset(
     seed : seeds the carving, validation split, subsets and permutation (each from its own
         stream, so e.g. the permutation does not depend on ``n_train``).
     flatten : images as ``(N, 784)`` (default) or ``(N, 28, 28)``.
-    mirrors : URL prefixes to download from instead of the registry's.
+    mirrors : URL prefixes to download from instead of ``TINYBGN_MIRRORS`` and the registry's.
     download_options : extra keyword arguments for :func:`download_dataset` (``timeout``,
-        ``retries``, ``backoff``, ``progress``, ``log``).
+        ``deadline``, ``retries``, ``backoff``, ``progress``, ``log``, ``splits``).
 
     Returns a :class:`Dataset`; ``(x_train, y_train), (x_test, y_test) = load_dataset(...)``.
-    Raises DataNotFoundError, ChecksumError, IDXFormatError, DataIntegrityError or SplitError.
+    ``info`` records ``name``, ``source`` (one line: where the digits came from), ``found_via``,
+    ``directory``, ``split``, ``files`` (content MD5s), subsets, sizes and classes.
+    Raises DataNotFoundError, DownloadError, ChecksumError, IDXFormatError, DataIntegrityError
+    or SplitError (DataDirError when ``data_dir`` or ``TINYBGN_DATA`` is a file).
     """
     spec = get_spec(name)
     if split not in SPLIT_MODES:
         raise ValueError(f"split must be one of {SPLIT_MODES}, got {split!r}")
-    located = _find(spec, data_dir, download, mirrors, download_options)
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+    if fallback == "sample" and spec.name != "mnist":
+        raise ValueError(f"fallback='sample' exists for mnist only, not {spec.name!r}")
+    try:
+        located, source = _find(spec, data_dir, split, download, mirrors, download_options)
+    except (DataNotFoundError, DownloadError) as err:
+        if fallback is None:
+            raise
+        located = _fall_back_to_sample(spec, err, download)
+        source = MNIST_SAMPLE.description
+    embedded = located.spec is MNIST_SAMPLE
+    files_spec = located.spec  # the checksums to verify: the sample's own when it stands in
     present = located.splits
     split_rng, perm_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 
@@ -245,6 +321,7 @@ def load_dataset(
         "name": spec.name,
         "directory": str(located.directory),
         "found_via": located.origin,
+        "source": source,
         "splits_present": list(present),
         "seed": seed,
     }
@@ -255,13 +332,13 @@ def load_dataset(
                 f"{located.directory} has only {', '.join(present)}. Download the rest "
                 f"(tinybgn data download {spec.name}) or use split='carve'."
             )
-        x_train, y_train = read_split(spec, "train", located=located)
-        x_test, y_test = read_split(spec, "test", located=located)
+        x_train, y_train = read_split(files_spec, "train", located=located)
+        x_test, y_test = read_split(files_spec, "test", located=located)
         used = SPLITS
         info["split"] = "standard"
     else:
-        source = "train" if "train" in present else "test"
-        x_all, y_all = read_split(spec, source, located=located)
+        carved_from = "train" if "train" in present else "test"
+        x_all, y_all = read_split(files_spec, carved_from, located=located)
         n_carved_test = _count(test_size, len(y_all), "test_size")
         if not 0 < n_carved_test < len(y_all):
             raise SplitError(
@@ -275,14 +352,14 @@ def load_dataset(
             x_all[test_idx],
             y_all[test_idx],
         )
-        used = (source,)
+        used = (carved_from,)
         info["split"] = (
-            f"carved from {_source_label(spec, source)}: {len(y_train)} train / "
+            f"carved from {_source_label(spec, carved_from)}: {len(y_train)} train / "
             f"{len(y_test)} test (seed {seed})"
         )
-        if split == "auto":
+        if split == "auto" and not embedded:  # the sample's own warning says it is carved
             warnings.warn(
-                f"{spec.name}: only the {source} split is present in {located.directory}, so "
+                f"{spec.name}: only the {carved_from} split is present in {located.directory}, so "
                 f"train and test were {info['split']}; results are not comparable with the "
                 f"standard split. Pass split='carve' to silence this warning.",
                 CarvedSplitWarning,
@@ -291,7 +368,7 @@ def load_dataset(
     info["files"] = {
         Path(p).name: f.md5
         for s in used
-        for p, f in zip(located.paths[s], spec.files[s], strict=True)
+        for p, f in zip(located.paths[s], files_spec.files[s], strict=True)
     }
 
     x_val = y_val = None

@@ -10,11 +10,16 @@ Search order (the first directory that holds a complete labelled split wins):
 4. ``/usr/share/datasets``, where Debian's ``dataset-fashion-mnist`` package installs
    ``/usr/share/datasets/fashion-mnist/``.
 
-Each of these *roots* may hold the files in a subfolder named after the dataset
-(``root/mnist/t10k-images-idx3-ubyte.gz``) or directly (``root/t10k-images-idx3-ubyte.gz``);
-the subfolder is tried first. Files may be gzip-compressed (``.gz``) or not. Since MNIST and
-Fashion-MNIST use the same file names, the checksums decide whether files found directly in a
-root belong to the dataset asked for.
+Each of these *roots* holds a dataset's files in the dataset's own folder: a subfolder named
+after it (``root/mnist/t10k-images-idx3-ubyte.gz``), or the root itself when the root is that
+folder (``TINYBGN_DATA=~/data/mnist``). Files may be gzip-compressed (``.gz``) or not. Since
+MNIST and Fashion-MNIST use the same file names, files are never looked for in a folder named
+after another dataset (or after none): MNIST's files are not mistaken for Fashion-MNIST's.
+A root given as ``data_dir`` or ``TINYBGN_DATA`` that exists but is a file is an error
+(:class:`~tinybgn.data.errors.DataDirError`), never silently skipped.
+
+Datasets shipped inside the package (the embedded MNIST sample) have a fixed ``location`` and
+are looked for there only.
 
 Downloads go to the first writable root among 1-3, into ``root/<name>/`` (or into ``root``
 itself when it is already named after the dataset, e.g. ``TINYBGN_DATA=~/data/mnist``).
@@ -26,8 +31,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinybgn.data.errors import DataNotFoundError
-from tinybgn.data.registry import SPLITS, DatasetSpec, get_spec
+from tinybgn.data.errors import DataDirError, DataNotFoundError
+from tinybgn.data.registry import DATASETS, SPLITS, DatasetSpec, get_spec, same_dataset_name
 
 ENV_VAR = "TINYBGN_DATA"
 SYSTEM_ROOTS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
@@ -78,23 +83,41 @@ def default_root() -> SearchRoot:
     return SearchRoot(user_cache_dir(), "user cache")
 
 
+def _given_root(value: str | os.PathLike, origin: str) -> SearchRoot:
+    """A root the user named; DataDirError if it exists but is not a folder."""
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        what = "--data-dir / data_dir" if origin == "data_dir argument" else origin
+        raise DataDirError(
+            f"{what} is {path}, which is a file, not a folder; point it at the folder that "
+            f"holds (or should receive) the dataset files."
+        )
+    return SearchRoot(path, origin)
+
+
 def search_roots(data_dir: str | os.PathLike | None = None) -> list[SearchRoot]:
     """The roots searched for datasets, in order (see the module docstring)."""
     roots = []
     if data_dir is not None:
-        roots.append(SearchRoot(Path(data_dir).expanduser(), "data_dir argument"))
+        roots.append(_given_root(data_dir, "data_dir argument"))
     if os.environ.get(ENV_VAR):
-        roots.append(SearchRoot(Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR))
+        roots.append(_given_root(os.environ[ENV_VAR], ENV_VAR))
     roots.append(default_root())
     roots.extend(SearchRoot(p, "system datasets") for p in SYSTEM_ROOTS)
     return roots
 
 
 def candidate_dirs(spec: DatasetSpec, data_dir=None) -> list[tuple[Path, str]]:
-    """Every directory that may hold ``spec``'s files, in search order, without repeats."""
+    """The dataset's own folder in every root, in search order, without repeats: ``root/<name>``,
+    and ``root`` itself when it is named after the dataset. A packaged dataset: its location."""
+    if spec.location is not None:
+        return [(spec.location, "embedded")]
     seen, out = set(), []
     for root in search_roots(data_dir):
-        for directory in (root.path / spec.name, root.path):
+        own = [root.path / spec.name]
+        if same_dataset_name(root.path.name, spec):
+            own.append(root.path)
+        for directory in own:
             if directory not in seen:
                 seen.add(directory)
                 out.append((directory, root.origin))
@@ -130,17 +153,28 @@ def find_dataset(name: str | DatasetSpec, data_dir: str | os.PathLike | None = N
     """
     spec = get_spec(name)
     searched = []
-    for directory, origin in candidate_dirs(spec, data_dir):
+    candidates = candidate_dirs(spec, data_dir)
+    for directory, origin in candidates:
         complete, partial = files_in(directory, spec)
         if complete:
             return Located(spec, directory, origin, complete)
         note = f" (incomplete: only {', '.join(partial)})" if partial else ""
         searched.append(f"  {directory}  [{origin}]{note}")
     wanted = ", ".join(f.filename for f in spec.all_files())
+    looked = {d for d, _ in candidates}
+    elsewhere = [
+        f"\n{root.path} holds files named like {spec.name}'s but is not named {spec.name!r}: "
+        f"move them into {root.path / spec.name}."
+        for root in search_roots(data_dir)
+        if root.path not in looked
+        and not any(same_dataset_name(root.path.name, other) for other in DATASETS.values())
+        and files_in(root.path, spec)[0]
+    ]
     raise DataNotFoundError(
         f"dataset {spec.name!r} not found. Looked for its files ({wanted}) in, in order:\n"
         + "\n".join(searched)
-        + f"\nTo get it, run `tinybgn data download {spec.name}` or pass download=True; or set "
+        + "".join(elsewhere)
+        + f"\nTo get it, run `tinybgn data download {spec.name}` or allow download=True; or set "
         f"{ENV_VAR} (or data_dir=) to a folder that holds the files."
     )
 
@@ -157,10 +191,12 @@ def download_dir(name: str | DatasetSpec, data_dir: str | os.PathLike | None = N
     """Where a download of ``name`` goes: ``<first writable root>/<name>`` (see module doc)."""
     spec = get_spec(name)
     roots = [r for r in search_roots(data_dir) if r.origin != "system datasets"]
+    if spec.location is not None:
+        raise DataNotFoundError(f"{spec.name} is shipped inside tinybgn; it is never downloaded.")
     for root in roots:
         if _writable(root.path):
-            same_name = root.path.name.lower() == spec.name.lower()
-            return root.path if same_name else root.path / spec.name
+            own = same_dataset_name(root.path.name, spec)
+            return root.path if own else root.path / spec.name
     tried = ", ".join(str(r.path) for r in roots)
     raise DataNotFoundError(
         f"no writable folder to download {spec.name!r} into (tried {tried}); "

@@ -16,6 +16,7 @@ Register your own IDX dataset (KMNIST, EMNIST...) with :func:`register_dataset`;
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tinybgn.data.errors import UnknownDatasetError
 
@@ -24,10 +25,13 @@ SPLITS = ("train", "test")
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file of a dataset: its name and the MD5 of its decompressed content."""
+    """One file of a dataset: its name, the MD5 of its decompressed content and, when known, the
+    content's size in bytes. The size bounds decompression and downloads: a file whose content
+    would be larger is rejected before it is read whole (a gzip "bomb" or a wrong file)."""
 
     filename: str
     md5: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class DatasetSpec:
     class_names: tuple[str, ...] = tuple(str(d) for d in range(10))
     sizes: dict[str, int] = field(default_factory=dict)
     homepage: str = ""
+    location: Path | None = None  # files shipped inside the package: looked for here only
+    description: str = ""  # one line naming the data, e.g. for Dataset.info["source"]
 
     @property
     def n_classes(self) -> int:
@@ -55,13 +61,34 @@ class DatasetSpec:
         return [f for split in SPLITS if split in self.files for f in self.files[split]]
 
 
-def _standard_files(md5s: dict[str, str]) -> dict[str, tuple[FileSpec, FileSpec]]:
-    """The four MNIST-style file names, paired with their content MD5s."""
-    spec = {name: FileSpec(name, md5) for name, md5 in md5s.items()}
-    return {
-        "train": (spec["train-images-idx3-ubyte.gz"], spec["train-labels-idx1-ubyte.gz"]),
-        "test": (spec["t10k-images-idx3-ubyte.gz"], spec["t10k-labels-idx1-ubyte.gz"]),
-    }
+#: Examples per split of MNIST and Fashion-MNIST.
+FULL_SIZES = {"train": 60_000, "test": 10_000}
+
+
+def idx_content_size(n: int, item_shape: tuple[int, ...] = ()) -> int:
+    """Bytes of an uncompressed uint8 IDX file of ``n`` items of ``item_shape``: the 4-byte
+    magic number, one 4-byte size per dimension, then the payload (see :mod:`tinybgn.data.idx`)."""
+    payload = n
+    for d in item_shape:
+        payload *= d
+    return 4 + 4 * (1 + len(item_shape)) + payload
+
+
+def _standard_files(
+    md5s: dict[str, str], sizes: dict[str, int], image_shape: tuple[int, ...] = (28, 28)
+) -> dict[str, tuple[FileSpec, FileSpec]]:
+    """MNIST-style file names (``train-*``, ``t10k-*``), with content MD5s and sizes, for the
+    splits in ``sizes``."""
+    prefix = {"train": "train", "test": "t10k"}
+    out = {}
+    for split, n in sizes.items():
+        images = f"{prefix[split]}-images-idx3-ubyte.gz"
+        labels = f"{prefix[split]}-labels-idx1-ubyte.gz"
+        out[split] = (
+            FileSpec(images, md5s[images], idx_content_size(n, image_shape)),
+            FileSpec(labels, md5s[labels], idx_content_size(n)),
+        )
+    return out
 
 
 MNIST = DatasetSpec(
@@ -72,15 +99,17 @@ MNIST = DatasetSpec(
             "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
             "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
             "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
-        }
+        },
+        FULL_SIZES,
     ),
     mirrors=(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
         "http://yann.lecun.com/exdb/mnist/",
     ),
-    sizes={"train": 60_000, "test": 10_000},
+    sizes=FULL_SIZES,
     homepage="http://yann.lecun.com/exdb/mnist/",
+    description="MNIST",
 )
 
 FASHION_MNIST = DatasetSpec(
@@ -91,7 +120,8 @@ FASHION_MNIST = DatasetSpec(
             "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
             "t10k-images-idx3-ubyte.gz": "8181f5470baa50b63fa0f6fddb340f0a",
             "t10k-labels-idx1-ubyte.gz": "15d484375f8d13e6eb1aabb0c3f46965",
-        }
+        },
+        FULL_SIZES,
     ),
     mirrors=(
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -109,15 +139,48 @@ FASHION_MNIST = DatasetSpec(
         "Bag",
         "Ankle boot",
     ),
-    sizes={"train": 60_000, "test": 10_000},
+    sizes=FULL_SIZES,
     homepage="https://github.com/zalandoresearch/fashion-mnist",
+    description="Fashion-MNIST",
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
+#: The embedded sample (tinybgn/data/sample/, built by :mod:`tinybgn.data.sample`): real MNIST
+#: test digits shipped with the package, used by ``load_dataset("mnist", fallback="sample")``
+#: when no full copy can be found or downloaded. Its README gives provenance and licence.
+SAMPLE_SIZE = 3_000
+MNIST_SAMPLE = DatasetSpec(
+    name="mnist-sample",
+    files=_standard_files(
+        {
+            "t10k-images-idx3-ubyte.gz": "150923a1642ffafc54244ecc6f295729",
+            "t10k-labels-idx1-ubyte.gz": "d52f7eacdaade53bb32b23cbdd721d87",
+        },
+        {"test": SAMPLE_SIZE},
+    ),
+    mirrors=(),
+    sizes={"test": SAMPLE_SIZE},
+    homepage="http://yann.lecun.com/exdb/mnist/",
+    location=Path(__file__).resolve().parent / "sample",
+    description=f"embedded sample of {SAMPLE_SIZE} real MNIST test digits",
+)
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec for spec in (MNIST, FASHION_MNIST, MNIST_SAMPLE)
+}
+
+
+_ALIASES = {"fashionmnist": "fashion-mnist"}
 
 
 def _key(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
+    key = name.strip().lower().replace("_", "-")
+    return _ALIASES.get(key, key)
+
+
+def same_dataset_name(folder_name: str, spec: DatasetSpec) -> bool:
+    """Whether a folder called ``folder_name`` is ``spec``'s own folder (case and ``_``/``-``
+    do not matter, so ``Fashion_MNIST`` is fashion-mnist's)."""
+    return _key(folder_name) == _key(spec.name)
 
 
 def register_dataset(spec: DatasetSpec, *, replace: bool = False) -> DatasetSpec:
@@ -142,8 +205,6 @@ def get_spec(name: str | DatasetSpec) -> DatasetSpec:
     if isinstance(name, DatasetSpec):
         return name
     key = _key(name)
-    if key == "fashionmnist":
-        key = "fashion-mnist"
     if key not in DATASETS:
         known = ", ".join(sorted(DATASETS))
         raise UnknownDatasetError(f"unknown dataset {name!r}; known datasets: {known}")

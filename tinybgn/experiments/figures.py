@@ -1,26 +1,52 @@
-"""The paper's Figures 1-3 and the eps figure, drawn with matplotlib (Agg backend, files only).
+"""The paper's Figures 1-3, the eps figure and the monitor figures, drawn with matplotlib.
 
-Data layout shared by Figures 1 and 2: ``data[activation][variant] = {"delta": [...], "weight":
-[...]}`` with one value per Dense layer from the input (layer 1) to the output layer; variants are
-``none``, ``BGN``, ``BN``, ``BN+BGN``, drawn in the paper's colours (blue, yellow, green, red).
-Figure 3: ``data[activation][variant] = [mean |dW| per layer]``. Zeros (gradients that underflowed
-to 0 in float32) cannot be shown on a log axis; they are left out of the curve and counted in
-the legend.
+Figures are built as ``matplotlib.figure.Figure`` objects and written with ``savefig`` (PNG and
+SVG): pyplot is never imported, so importing this module leaves the user's matplotlib backend
+alone (an earlier version called ``matplotlib.use("Agg")`` at import time, which switched an
+interactive session's backend as a side effect).
+
+Data layout of Figures 1 and 2: ``data[activation][variant]`` is one curve or a list of curves
+(one per seed), a curve being ``{"delta": [...], "weight": [...]}`` with one value per Dense
+layer from the input (layer 1) to the output layer. Figure 3: a curve is ``[mean |dW| per
+layer]``. Variants ``none``, ``BGN``, ``BN``, ``BN+BGN`` get the paper's colours (blue, yellow,
+green, red); any other variant (e.g. ``BGN bgn_kappa=1``) gets the next colour of a cycle. With
+several seeds the line is the median and the band spans min..max.
+
+**Readable ranges.** A log axis that holds every value would span 1e-42..10 for sigmoid (plain
+sigmoid deltas vanish by a factor ~4 per layer) and flatten the normalised curves. Each panel
+shows at most :data:`DECADES` decades below its largest value, and at most
+:data:`BELOW_NORMALISED` decades below the lowest hidden-layer value of a BGN curve; a curve
+that leaves the panel is cut there and its smallest value is written in the panel. Zeros
+(gradients that underflowed to 0 in float32) cannot be shown on a log axis either; the note
+counts them.
 """
 
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 VARIANTS = ("none", "BGN", "BN", "BN+BGN")
 COLORS = {"none": "tab:blue", "BGN": "gold", "BN": "tab:green", "BN+BGN": "tab:red"}
+_CYCLE = ("tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan", "black")
+#: Largest number of decades a log panel shows below its top value.
+DECADES = 12
+#: Decades a panel shows below the lowest hidden-layer value of a BGN curve (if that is higher).
+BELOW_NORMALISED = 4
+FORMATS = ("png", "svg")
+
+OUTPUT_LAYER_NOTE = (
+    "The last point of every curve is the output layer. Its delta is the gradient of the mean "
+    "softmax cross-entropy, (p - y) / N for a batch of N, with no BGN in front of it (BGN sits "
+    "before hidden activations only, none before the softmax), so its norm is about "
+    "sqrt(sum |p - y|^2) / N <= sqrt(2 / N) (0.09 for N = 256) and smaller still once the "
+    "network fits the batch, whereas BGN holds every hidden delta at kappa = sqrt(64) = 8: "
+    "hence the drop at the right end of the normalised curves."
+)
 
 
 def variant_name(batchnorm: bool, bgn: bool) -> str:
@@ -29,26 +55,113 @@ def variant_name(batchnorm: bool, bgn: bool) -> str:
     )
 
 
-def _plot_curve(ax, values, variant: str, label_extra: str = "") -> None:
-    y = np.asarray(values, dtype=float)
-    x = np.arange(1, len(y) + 1)
-    shown = np.isfinite(y) & (y > 0)
-    zeros = int(np.sum(y == 0))
-    label = variant + (f" ({zeros} zeros)" if zeros else "") + label_extra
-    ax.plot(x[shown], y[shown], color=COLORS[variant], label=label, lw=1.4)
+def _colors(labels) -> dict[str, str]:
+    """Paper colours for the four variants, a fixed cycle for any other label."""
+    out, i = {}, 0
+    for label in labels:
+        if label in COLORS:
+            out[label] = COLORS[label]
+        elif label not in out:
+            out[label] = _CYCLE[i % len(_CYCLE)]
+            i += 1
+    return out
 
 
-def gradient_figure(data: dict, title: str, path: Path) -> Path:
-    """Two rows (||delta||, ||grad_W L||) x one column per activation, log y axis."""
-    acts = list(data)
-    fig, axes = plt.subplots(2, len(acts), figsize=(4.2 * len(acts), 6.4), squeeze=False)
+def _ordered(labels) -> list[str]:
+    """The paper's four variants first, in its order, then the others as they come."""
+    labels = list(dict.fromkeys(labels))
+    return [v for v in VARIANTS if v in labels] + [v for v in labels if v not in VARIANTS]
+
+
+def as_curves(value, key: str | None) -> np.ndarray:
+    """(seeds, layers) float array from one curve or a list of curves."""
+    if isinstance(value, dict) or (value and np.isscalar(value[0])):
+        value = [value]
+    rows = [np.asarray(v[key] if key else v, dtype=float) for v in value]
+    width = max(len(r) for r in rows)
+    return np.array([np.pad(r, (0, width - len(r)), constant_values=np.nan) for r in rows])
+
+
+def _band(ax, y: np.ndarray, color: str, label: str) -> dict:
+    """Median line (and min..max band over seeds) of the positive values.
+
+    Returns what the panel note needs: ``low``/``high`` (smallest/largest value shown) and
+    ``zeros`` (values that are exactly 0, not drawable on a log axis)."""
+    x = np.arange(1, y.shape[1] + 1)
+    shown = np.where(np.isfinite(y) & (y > 0), y, np.nan)
+    with warnings.catch_warnings():  # all-NaN columns (layers with only zeros) give NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mid = np.nanmedian(shown, axis=0)
+        low, high = np.nanmin(shown, axis=0), np.nanmax(shown, axis=0)
+    ax.plot(x, mid, color=color, label=label + (f" ({len(y)} seeds)" if len(y) > 1 else ""), lw=1.4)
+    if len(y) > 1:
+        ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
+    finite = shown[np.isfinite(shown)]
+    return {
+        "low": float(finite.min()) if finite.size else np.nan,
+        "high": float(finite.max()) if finite.size else np.nan,
+        "hidden_low": float(np.nanmin(mid[:-1])) if np.isfinite(mid[:-1]).any() else np.nan,
+        "zeros": int(np.sum(y == 0)),
+    }
+
+
+def _clip_log_axis(ax, ranges: dict[str, dict]) -> None:
+    """Log y axis showing at most DECADES decades; a note names the curves cut at the bottom
+    and counts the zeros (per-panel facts stay out of the shared legend)."""
+    ax.set_yscale("log")
+    tops = [r["high"] for r in ranges.values() if np.isfinite(r["high"])]
+    lows = [r["low"] for r in ranges.values() if np.isfinite(r["low"])]
+    notes = [f"{name}: {r['zeros']} zeros" for name, r in ranges.items() if r["zeros"]]
+    if tops:
+        top = max(tops) * 3
+        bottom = max(min(lows) / 3, top / 10.0**DECADES)
+        normalised = [
+            r["hidden_low"]
+            for name, r in ranges.items()
+            if name.split(" ")[0].endswith("BGN") and np.isfinite(r["hidden_low"])
+        ]
+        if normalised:  # keep the BGN curves readable: cut the rest BELOW_NORMALISED below
+            bottom = max(bottom, min(normalised) / 10.0**BELOW_NORMALISED)
+        ax.set_ylim(bottom, top)
+        notes = [
+            f"{name} min {r['low']:.0e}" for name, r in ranges.items() if r["low"] < bottom
+        ] + notes
+    if notes:
+        ax.text(
+            0.02,
+            0.02,
+            "below axis: " + "; ".join(notes),
+            transform=ax.transAxes,
+            fontsize=6,
+            va="bottom",
+            color="dimgray",
+        )
+
+
+def _new(rows: int, cols: int, width: float, height: float):
+    fig = Figure(figsize=(width * cols, height * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    return fig, axes
+
+
+def _activations(data) -> list[str]:
+    order = {"relu": 0, "sigmoid": 1, "tanh": 2}
+    return sorted(data, key=lambda a: (order.get(a, 9), a))
+
+
+def gradient_figure(data: dict, title: str, path: Path) -> list[Path]:
+    """Rows ||delta||, ||grad_W L||; one column per activation; log y; one shared legend."""
+    acts = _activations(data)
+    fig, axes = _new(2, len(acts), 4.2, 3.0)
+    colors = _colors(_ordered(v for a in acts for v in data[a]))
     for j, act in enumerate(acts):
         for i, key in enumerate(("delta", "weight")):
             ax = axes[i, j]
-            for variant in VARIANTS:
-                if variant in data[act]:
-                    _plot_curve(ax, data[act][variant][key], variant)
-            ax.set_yscale("log")
+            ranges = {
+                v: _band(ax, as_curves(data[act][v], key), colors[v], v)
+                for v in _ordered(data[act])
+            }
+            _clip_log_axis(ax, ranges)
             ax.grid(True, which="major", alpha=0.3)
             if i == 0:
                 ax.set_title(act)
@@ -56,65 +169,138 @@ def gradient_figure(data: dict, title: str, path: Path) -> Path:
                 ax.set_ylabel(r"$\|\delta^{(K)}\|$" if key == "delta" else r"$\|\nabla_W L\|$")
             if i == 1:
                 ax.set_xlabel("layer K (1 = input side)")
-            ax.legend(fontsize=7)
     return _save(fig, title, path)
 
 
-def weight_change_figure(data: dict, title: str, path: Path) -> Path:
-    """Mean |W_after - W_before| per layer, one panel per activation, log y axis (Figure 3)."""
-    acts = list(data)
-    fig, axes = plt.subplots(1, len(acts), figsize=(4.2 * len(acts), 3.4), squeeze=False)
+def weight_change_figure(data: dict, title: str, path: Path) -> list[Path]:
+    """Mean |W_after - W_before| per layer, one panel per activation, log y (Figure 3)."""
+    acts = _activations(data)
+    fig, axes = _new(1, len(acts), 4.2, 3.2)
+    colors = _colors(_ordered(v for a in acts for v in data[a]))
     for j, act in enumerate(acts):
         ax = axes[0, j]
-        for variant in VARIANTS:
-            if variant in data[act]:
-                _plot_curve(ax, data[act][variant], variant)
-        ax.set_yscale("log")
+        ranges = {
+            v: _band(ax, as_curves(data[act][v], None), colors[v], v) for v in _ordered(data[act])
+        }
+        _clip_log_axis(ax, ranges)
         ax.set_title(act)
         ax.set_xlabel("layer K (1 = input side)")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("mean |ΔW|")
     return _save(fig, title, path)
 
 
-def eps_figure(rows: list[dict], majority: float, title: str, path: Path) -> Path:
-    """Test accuracy against Adam's eps (log x), with and without BGN, per activation."""
-    acts = sorted({r["activation"] for r in rows}, key=[r["activation"] for r in rows].index)
-    fig, axes = plt.subplots(1, len(acts), figsize=(4.4 * len(acts), 3.4), squeeze=False)
+def eps_figure(rows: list[dict], majority: float | None, title: str, path: Path) -> list[Path]:
+    """Test accuracy against Adam's eps (log x), with and without BGN, per activation.
+
+    ``rows``: dicts with ``activation``, ``bgn``, ``eps`` (or ``adam_eps``), ``mean`` and either
+    ``ci95`` ([low, high], drawn as the error bar) or ``std``."""
+    acts = list(dict.fromkeys(r["activation"] for r in rows))
+    fig, axes = _new(1, len(acts), 4.4, 3.2)
     for j, act in enumerate(acts):
         ax = axes[0, j]
         for bgn in (False, True):
-            sel = [r for r in rows if r["activation"] == act and r["bgn"] == bgn]
-            eps = np.array([r["eps"] for r in sel])
+            sel = [r for r in rows if r["activation"] == act and bool(r["bgn"]) == bgn]
+            if not sel:
+                continue
+            eps = np.array([r.get("eps", r.get("adam_eps")) for r in sel], dtype=float)
             mean = np.array([np.nan if r["mean"] is None else r["mean"] for r in sel])
-            std = np.array([np.nan if r["std"] is None else r["std"] for r in sel])
+            err = np.array([_error_bar(r) for r in sel]).T
             variant = "BGN" if bgn else "none"
-            ax.errorbar(eps, mean, yerr=std, marker="o", capsize=3, color=COLORS[variant],
-                        label=variant)  # fmt: skip
-        ax.axhline(majority, color="gray", ls="--", lw=1, label="majority class")
+            ax.errorbar(
+                eps, mean, yerr=err, marker="o", capsize=3, color=COLORS[variant], label=variant
+            )
+        if majority is not None:
+            ax.axhline(majority, color="gray", ls="--", lw=1, label="majority class")
         ax.axvline(1e-7, color="gray", ls=":", lw=1, label="Keras default eps")
         ax.set_xscale("log")
         ax.set_ylim(0, 1)
         ax.set_title(act)
         ax.set_xlabel("Adam eps")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("test accuracy")
     return _save(fig, title, path)
 
 
+def _error_bar(r: dict) -> tuple[float, float]:
+    if r["mean"] is None:
+        return (np.nan, np.nan)
+    if r.get("ci95"):
+        return (r["mean"] - r["ci95"][0], r["ci95"][1] - r["mean"])
+    s = r.get("std") or r.get("sd") or 0.0
+    return (s, s)
+
+
+#: Quantities of a monitor record (see tinybgn.probes.epoch_monitor) and their axis labels.
+MONITOR_QUANTITIES = {
+    "update_size": (r"$\|\Delta W\| / \|W\|$ per epoch", True),
+    "sqrt_v_hat_median": (r"median $\sqrt{\hat v}$ of W", True),
+    "frac_sqrt_v_hat_below_eps": (r"share of W with $\sqrt{\hat v}$ < eps", False),
+    "frac_v_hat_zero": (r"share of W with $\hat v$ = 0", False),
+    "dead_relu": ("share of dead units", False),
+    "delta": (r"$\|\delta^{(K)}\|$ on the probe batch", True),
+}
+
+
+def monitor_figure(runs: dict[str, list[list[dict]]], title: str, path: Path) -> list[Path]:
+    """Per-layer curves over epochs: one row per quantity, one column per variant.
+
+    ``runs[variant]`` = list (one per seed) of monitor histories, each a list of per-epoch
+    dicts (``epoch`` and per-layer lists). The line of epoch e is the median over seeds, its
+    colour runs from dark (first epoch) to yellow (last)."""
+    variants = _ordered(runs)
+    present = [
+        q for q in MONITOR_QUANTITIES if any(q in e for v in variants for h in runs[v] for e in h)
+    ]
+    fig, axes = _new(len(present), len(variants), 4.0, 2.6)
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    for j, v in enumerate(variants):
+        epochs = sorted({e["epoch"] for h in runs[v] for e in h})
+        for i, q in enumerate(present):
+            ax = axes[i, j]
+            for n, ep in enumerate(epochs):
+                ys = [e[q] for h in runs[v] for e in h if e["epoch"] == ep and e.get(q) is not None]
+                if not ys:
+                    continue
+                y = np.nanmedian(as_curves(ys, None), axis=0)
+                color = cmap(n / max(1, len(epochs) - 1))
+                y = np.where(y > 0, y, np.nan) if MONITOR_QUANTITIES[q][1] else y
+                ax.plot(
+                    np.arange(1, len(y) + 1),
+                    y,
+                    color=color,
+                    lw=1,
+                    label=f"epoch {ep}" if n in (0, len(epochs) - 1) else None,
+                )
+            if MONITOR_QUANTITIES[q][1]:
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(-0.02, 1.02)
+            ax.grid(True, alpha=0.3)
+            if i == 0:
+                ax.set_title(v, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(MONITOR_QUANTITIES[q][0], fontsize=8)
+            if i == len(present) - 1:
+                ax.set_xlabel("layer K (1 = input side)")
+    return _save(fig, title, path)
+
+
 def write_curves_csv(data: dict, path: Path, keys: tuple[str, ...] | None = None) -> Path:
-    """Long-format CSV: activation, variant, [quantity,] layer, value."""
+    """Long-format CSV: activation, variant, quantity, seed, layer, value."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["activation", "variant", "quantity", "layer", "value"])
+        w.writerow(["activation", "variant", "quantity", "seed", "layer", "value"])
         for act, variants in data.items():
-            for variant, curves in variants.items():
-                items = curves.items() if keys else [("weight_change", curves)]
-                for quantity, values in items:
-                    for layer, value in enumerate(values, start=1):
-                        w.writerow([act, variant, quantity, layer, f"{value:.6g}"])
+            for variant, value in variants.items():
+                for quantity in keys or ("weight_change",):
+                    curves = as_curves(value, quantity if keys else None)
+                    for seed, curve in enumerate(curves):
+                        for layer, v in enumerate(curve, start=1):
+                            if np.isfinite(v):
+                                w.writerow([act, variant, quantity, seed, layer, f"{v:.6g}"])
     return path
 
 
@@ -126,10 +312,148 @@ def write_rows_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def _save(fig, title: str, path: Path) -> Path:
-    """Give the figure its title, write it as a PNG and free it."""
+def _save(fig: Figure, title: str, path: Path) -> list[Path]:
+    """Title, one legend shared by all panels (below them), then PNG and SVG next to ``path``."""
+    handles, labels = {}, []
+    for ax in fig.axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in handles:
+                handles[label] = h
+                labels.append(label)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    ncol = min(len(labels), 4) or 1
+    rows = -(-len(labels) // ncol)
+    if labels:
+        fig.legend(
+            [handles[k] for k in labels],
+            labels,
+            loc="lower center",
+            ncol=ncol,
+            fontsize=8,
+            frameon=False,
+        )
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * rows, 1, 0.97))
+    path = Path(path)
+    out = []
+    for fmt in FORMATS:
+        target = path.with_suffix("." + fmt)
+        fig.savefig(target, dpi=90)
+        out.append(target)
+    return out
+
+
+# -- the report's figures ------------------------------------------------------------------------
+def write_report_figures(a: dict, out: Path) -> dict[str, dict]:
+    """Figures 1-3, eps and monitor figures from :func:`tinybgn.experiments.analysis.analyse`.
+
+    Returns ``{name: {"title", "caption", "files"}}``; a figure whose records are not in the
+    store has no files and a caption that says so."""
+    out = Path(out)
+    result = {}
+    specs = {
+        "figure1": ("Figure 1 - gradient norms at initialisation", "init_probe"),
+        "figure2": ("Figure 2 - gradient norms after training (trained without BGN)", "probe"),
+        "figure3": ("Figure 3 - mean |ΔW| per layer after training", "probe"),
+    }
+    for name, (title, study) in specs.items():
+        data = a[name]
+        if not data:
+            result[name] = {
+                "title": title,
+                "files": [],
+                "caption": f"Not in this store (no `{study}` records with the "
+                "values this figure needs).",
+            }
+            continue
+        if name == "figure3":
+            files = weight_change_figure(data, title, out / f"{name}.png")
+            write_curves_csv(data, out / f"{name}.csv")
+        else:
+            files = gradient_figure(data, title, out / f"{name}.png")
+            write_curves_csv(data, out / f"{name}.csv", keys=("delta", "weight"))
+        result[name] = {
+            "title": title,
+            "files": [*files, out / f"{name}.csv"],
+            "caption": _caption(name),
+        }
+    if a["eps"]:
+        title = "Adam eps against BGN: test accuracy, mean and 95 % interval"
+        files = eps_figure(a["eps"], a.get("majority"), title, out / "eps.png")
+        result["eps"] = {
+            "title": title,
+            "files": files,
+            "caption": "Mean test accuracy of the eps runs; bars: 95 % bootstrap "
+            "interval over seeds.",
+        }
+    groups: dict[tuple, dict[str, list]] = {}
+    extra = _monitor_extra([s for s, _ in a["monitor"]])
+    from tinybgn.experiments.analysis import variant_label
+
+    for spec, history in a["monitor"]:
+        g = groups.setdefault((spec["activation"], spec["depth"]), {})
+        g.setdefault(variant_label(spec, extra), []).append(history)
+    for (act, depth), runs in sorted(groups.items()):
+        name = f"monitor_{act}_{depth}"
+        title = f"Per-layer quantities at epoch ends, {act}, {depth} hidden layers"
+        result[name] = {
+            "title": title,
+            "files": monitor_figure(runs, title, out / f"{name}.png"),
+            "caption": "Columns: variants (plain, BGN, ...). Rows: update size ||ΔW||/||W|| of "
+            "each Dense layer over the last epoch; the median sqrt(v_hat) of Adam's second "
+            "moment of W and the share of weights whose sqrt(v_hat) is below eps (there Adam's "
+            "step is about lr * g / eps instead of lr * sign(g)), of which those with v_hat = 0 "
+            "never had a gradient (inputs of dead units); the share of ReLU units that "
+            "are 0 for every example of the probe batch; ||delta|| per layer. One line per "
+            "epoch (dark = first, yellow = last), median over seeds.",
+        }
+    return result
+
+
+def _monitor_extra(specs: list[dict]) -> list[str]:
+    from tinybgn.experiments.analysis import MAIN_KEYS, varying_keys
+
+    if not specs:
+        return []
+    ignore = ("lr", "selection", "depth", "activation", "seed", "run")
+    return [k for k in varying_keys(specs, ignore=ignore) if k not in MAIN_KEYS]
+
+
+def _caption(name: str) -> str:
+    ranges = (
+        f" Each panel shows at most {DECADES} decades below its largest value and "
+        f"{BELOW_NORMALISED} below the BGN curves' hidden layers; curves that "
+        "fall further are cut and their minimum is written in the panel. With several seeds: "
+        "median line, min..max band."
+    )
+    if name == "figure1":
+        return (
+            "Norm of delta (top) and of the weight gradient (bottom) of each Dense layer of "
+            "freshly initialised networks, on the probe batch. Without normalisation delta "
+            "decays exponentially towards the input for sigmoid; with BGN (and no BN) every "
+            "hidden delta has norm kappa = 8 (eq. 7)." + ranges + " " + OUTPUT_LAYER_NOTE
+        )
+    if name == "figure2":
+        return (
+            "The same norms after training, for networks trained without BGN; the BGN and "
+            "BN+BGN curves are those trained weights measured with BGN inserted (the forward "
+            "pass is unchanged, eq. 4), as in the paper." + ranges + " " + OUTPUT_LAYER_NOTE
+        )
+    return (
+        "Mean absolute change of each Dense layer's weights between initialisation and the "
+        "end of training (the paper's Figure 3, without its 0.08 rescaling of sigmoid+BGN)."
+        + ranges
+    )
+
+
+__all__ = [
+    "COLORS",
+    "VARIANTS",
+    "eps_figure",
+    "gradient_figure",
+    "monitor_figure",
+    "variant_name",
+    "weight_change_figure",
+    "write_curves_csv",
+    "write_report_figures",
+    "write_rows_csv",
+]
