@@ -268,21 +268,24 @@ def test_smoke_preset_end_to_end_and_resumed_rerun(mnist, tmp_path, capsys):
     assert "WARNING" in err and "carved from t10k" in err  # the carved split is visible
     assert "ETA" in err  # progress lines
 
-    for name in ("figure1", "figure2", "figure3", "eps_sweep"):
+    for name in ("figure1", "figure2", "figure3", "eps"):  # written by tinybgn report's code
         assert (out / f"{name}.png").stat().st_size > 10_000
         assert (out / f"{name}.csv").exists()
     table = (out / "table1.md").read_text()
     assert "| tanh | True | True |" in table and "Majority-class baseline" in table
-    assert "× " in (out / "timing.md").read_text()
-    assert "eps = 1e-07" in (out / "eps_sweep.md").read_text()
+    assert "× plain" in (out / "timing.md").read_text()
+    assert "1e-07" in (out / "eps.md").read_text()
     protocol = json.loads((out / "protocol.json").read_text())
-    assert protocol["data"]["split"].startswith("carved from t10k")
-    assert protocol["data"]["carved_split_warning"]
-    assert protocol["execution"]["workers"] == 2
-    assert protocol["versions"]["run_code_versions"]  # which engine code made the runs
+    assert protocol["epochs"] == 1 and protocol["selection"] == "validation"
+    runner = protocol["runner"]  # what reproduce wrote before the report was rebuilt
+    assert runner["data"]["split"].startswith("carved from t10k")
+    assert runner["data"]["carved_split_warning"]
+    assert runner["execution"]["workers"] == 2
+    assert runner["versions"]["run_code_versions"]  # which engine code made the runs
     assert "carved from t10k" in (out / "protocol.md").read_text()
+    assert len(json.loads((out / "table1.json").read_text())["cells"]) == 24
     n_runs = _lines(out / "runs.jsonl")
-    assert n_runs == protocol["execution"]["runs_planned"]
+    assert n_runs == runner["execution"]["runs_planned"]
 
     # Rerunning the same command trains nothing and writes the same numbers.
     assert main([*args, "--quiet"]) == 0
@@ -300,7 +303,7 @@ def test_reproduce_works_on_fashion_mnist(shared_data, tmp_path):
     args += ["--depths", "3", "--figure-depth", "3", "--eps-activations", "relu"]
     args += ["--eps-values", "1e-7", "--eps-depth", "3", "--lr-count", "1"]
     assert main(args) == 0
-    protocol = json.loads((out / "protocol.json").read_text())
+    protocol = json.loads((out / "protocol.json").read_text())["runner"]
     assert protocol["data"]["name"] == "fashion-mnist" and protocol["data"]["split"] == "standard"
 
 
@@ -309,16 +312,3 @@ def test_bad_reproduce_options_exit_with_code_2(capsys):
     assert "figure_depth" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["reproduce", "--preset", "nope"])
-
-
-def test_table1_markdown_puts_the_papers_numbers_beside_ours():
-    preset = get_preset("quick").replace(activations=("relu",), depths=(30, 90))
-    ok = {"mean": 0.5, "std": 0.01, "diverged": 0, "n_ok": 3, "one_class_runs": 0,
-          "top_class_fraction_mean": 0.2}  # fmt: skip
-    summary = {c: dict(ok) for c in t1.configs(preset)}
-    summary[("relu", 90, False, False)].update(mean=0.1135, std=0.0, one_class_runs=3)
-    best = {c: 1e-3 for c in t1.configs(preset)}
-    text = t1.table1_markdown(preset, summary, best, majority=0.1135)
-    assert "**0.500 ± 0.010** (0.948 ± 0.006)" in text  # relu, no BN/BGN, 30 layers (bold: tie)
-    assert "0.114 ± 0.000 (0.114 ± 0.000)" in text  # collapsed to one class, like the paper
-    assert "3/3" in text

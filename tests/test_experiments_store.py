@@ -102,7 +102,7 @@ def test_no_eps_study_with_zero_eps_seeds(mnist_dir, tmp_path):
             "--figure-depth", "3", "--activations", "tanh", "--lr-count", "1",
             "--data-dir", str(mnist_dir), "--out", str(out), "--quiet"]  # fmt: skip
     assert main(args) == 0  # before: KeyError after all the training
-    assert (out / "table1.md").exists() and not (out / "eps_sweep.md").exists()
+    assert (out / "table1.md").exists() and not (out / "eps.md").exists()
 
 
 @pytest.fixture
@@ -183,4 +183,5 @@ def test_smoke_falls_back_to_the_embedded_sample_without_data(tmp_path, monkeypa
     assert main(args) == 0, capsys.readouterr().err
     protocol = json.loads((out / "protocol.json").read_text())
     assert protocol["data"]["source"].startswith("embedded sample of")
+    assert protocol["runner"]["data"]["source"].startswith("embedded sample of")
     assert "embedded sample of" in (out / "protocol.md").read_text()

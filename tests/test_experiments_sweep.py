@@ -96,8 +96,8 @@ def _check_twelve(tmp_path, capsys, third, mnist, varying):
     assert len(records) == 12 and not bad
     assert all(r["val_accuracy"] is not None for r in records.values())  # validation split
     assert all(f"{k}=" in err for k in varying)  # progress lines name the varying keys
-    rows = json.loads((out / "sweep.json").read_text())["rows"]
-    assert len(rows) == 12 and len({tuple(r[k] for k in varying) for r in rows}) == 12
+    cells = json.loads((out / "table1.json").read_text())["cells"]  # the report: a row each
+    assert len(cells) == 12 and len({tuple(c[k] for k in varying) for c in cells}) == 12
     lines = (out / "runs.jsonl").read_bytes()
     code, err, _ = _sweep(tmp_path, capsys, third, mnist)
     assert code == 0 and "] " not in err  # no progress line: nothing was trained
@@ -128,9 +128,9 @@ def test_sweep_lr_search_and_bad_grids(shared_data, tmp_path, capsys):
     assert main(args) == 0
     records, _ = read_records(out / "runs.jsonl")
     assert len(records) == 4 * (2 + 1)  # 4 variants x (2 search rates + 1 final run)
-    assert "validation" in (out / "sweep.md").read_text()
+    assert len(json.loads((out / "table1.json").read_text())["cells"]) == 4
     protocol = json.loads((out / "protocol-tiny.json").read_text())
-    assert protocol["selection"] == "validation" and protocol["data"][0]["n_val"] == 100
+    assert protocol["selection"] == "validation" and protocol["data"]["n_val"] == 100
     grid.write_text('name = "x"\nlr = 1e-3\ndepht = 3\n')
     assert main(["sweep", str(grid), "--out", str(out)]) == 2
     assert "unknown keys ['depht']" in capsys.readouterr().err
@@ -152,13 +152,18 @@ def test_dry_run_projects_wall_time_without_training(shared_data, tmp_path, caps
     assert not (tmp_path / "o").exists()
 
 
-def test_a_grid_this_tinybgn_cannot_run_fails_before_training(shared_data, tmp_path, capsys):
-    grid = tmp_path / "g.toml"  # residual_mlp has no bgn_every (or is missing altogether)
-    text = GRID.format(third="lr = 1e-3").replace('"tanh"', '"tanh"\nbuilder = "residual_mlp"')
-    grid.write_text(text.replace("bgn_kappa = [1.0, 4.0]", "bgn_every = [1, 3]"))
+def test_a_grid_this_tinybgn_cannot_run_fails_before_training(
+    shared_data, tmp_path, capsys, monkeypatch
+):
+    import tinybgn.probes
+
+    # as on a tinybgn without the per-layer monitor: monitored runs must not be stored without it
+    monkeypatch.delattr(tinybgn.probes, "training_monitor")
+    grid = tmp_path / "g.toml"
+    grid.write_text(GRID.format(third="lr = 1e-3\nmonitor = true"))
     out = tmp_path / "o"
     args = ["sweep", str(grid), "--out", str(out), "--data-dir", str(shared_data / "mnist"),
             "--no-download", "--quiet"]  # fmt: skip
     assert main(args) == 2
-    assert "residual_mlp" in capsys.readouterr().err
+    assert "training_monitor" in capsys.readouterr().err
     assert read_records(out / "runs.jsonl") == ({}, [])  # nothing trained, nothing stored

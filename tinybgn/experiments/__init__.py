@@ -4,10 +4,11 @@ Modules: ``spec`` (a run as a flat spec with a deterministic id), ``store`` (the
 store: lock, quarantine, read-only reads), ``jobs`` (running one spec; the resumable sweep over
 any ``concurrent.futures`` executor), ``sweep`` (TOML grids: ``tinybgn sweep``), ``timing``
 (measured step times for ``--dry-run``), ``presets`` (paper / standard / fashion-full / quick /
-smoke, shipped as TOML grids in ``grids/``), ``table1`` (learning-rate search, aggregation,
-markdown), ``eps_sweep`` (Adam's eps vs BGN), ``figures`` (matplotlib), ``report``
-(``reproduce``: all of it into one folder),
-``cli`` (``tinybgn train`` and ``tinybgn reproduce``).
+smoke, shipped as TOML grids in ``grids/``), ``table1`` (Table 1's runs and the learning-rate
+choice), ``eps_sweep`` (Adam's eps vs BGN runs), ``report`` (``reproduce``: runs, protocol,
+then the report through ``analysis``), ``cluster`` (Dask), ``cli`` (``tinybgn reproduce`` and
+``tinybgn sweep``); ``analysis``, ``stats``, ``claims``, ``figures`` and ``report_cli``
+(``tinybgn report``) rebuild tables and figures from stored runs.
 
 From Python::
 
@@ -16,7 +17,8 @@ From Python::
 
     # a cluster instead of local processes (any concurrent.futures.Executor):
     # from dask.distributed import Client
-    # reproduce(get_preset("paper"), "runs/paper", executor=Client(...).get_executor())
+    # from tinybgn.experiments.cluster import dask_executor
+    # reproduce(get_preset("paper"), "runs/paper", executor=dask_executor(Client(...)))
 """
 
 from tinybgn.experiments.jobs import (

@@ -80,7 +80,7 @@ def add_subcommand(subparsers) -> None:
         "shipped in the package (e.g. standard, mechanism-optimizers).",
     )
     s.add_argument("grid", help="GRID.toml")
-    s.add_argument("--out", type=Path, required=True, help="output folder (runs.jsonl, sweep.md)")
+    s.add_argument("--out", type=Path, required=True, help="output folder (runs, report)")
     s.add_argument("--data-dir", type=Path, default=None, help="folder searched first")
     _common_options(s)
     s.set_defaults(func=cmd_sweep)

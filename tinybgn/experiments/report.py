@@ -3,11 +3,13 @@
 Order of work (each training run is a job, see :mod:`tinybgn.experiments.jobs`)::
 
     load the data once here (to fix the split and describe it; workers reload it)
-    Figure 1            gradient norms at initialisation          computed here, no training
-    phase 1 (parallel)  Table 1 learning-rate search + eps sweep  -> runs.jsonl
-    best rate per cell  from the stored search runs
+    phase 1 (parallel)  Table 1 learning-rate search + eps sweep
+                        + 0-epoch probes (Figure 1)                 -> runs.jsonl
+    best rate per cell  from the stored search runs (validation, or test for "paper")
     phase 2 (parallel)  Table 1 final runs + probed runs (Figs 2-3)  -> runs.jsonl
-    write               table1.md, timing.md, eps_sweep.md, figures, CSV/JSON, protocol
+    write               protocol.json / protocol.md (how the runs were made), then every
+                        table and figure from the stored runs with tinybgn report's code
+                        (:func:`tinybgn.experiments.analysis.build_report`)
 
 Everything is appended to ``<out>/runs.jsonl`` as it finishes, so rerunning the same command
 after a crash redoes only the missing runs and writes the same numbers.
@@ -28,7 +30,8 @@ import numpy as np
 
 import tinybgn
 from tinybgn.errors import TinyBGNError
-from tinybgn.experiments import eps_sweep, figures, table1
+from tinybgn.experiments import eps_sweep, table1
+from tinybgn.experiments.analysis import build_report
 from tinybgn.experiments.jobs import (
     BLAS_SINGLE_THREAD,
     Progress,
@@ -102,19 +105,6 @@ def dry_run(preset: Preset, *, data_dir=None, download=True, workers=2, stream=N
     return {"runs": len(every), "core_seconds": sum(every), "projected_wall_seconds": wall}
 
 
-def figure1_data(preset: Preset, data: dict, store) -> dict:
-    """||delta|| and ||grad_W|| per layer at initialisation for every activation and variant,
-    from the stored ``init_probe`` runs (0 epochs; :func:`table1.init_probe_specs`). Their
-    weights come from run 0's seed of the figure depth: the very networks the probed runs of
-    Figures 2-3 start from."""
-    fig1: dict = {}
-    for spec in table1.init_probe_specs(preset, data):
-        probe = store.get(spec.id)["probe"][f"trained_bgn{int(spec.bgn)}"]
-        name = figures.variant_name(spec.batchnorm, spec.bgn)
-        fig1.setdefault(spec.activation, {})[name] = probe
-    return fig1
-
-
 def reproduce(
     preset: Preset,
     out_dir: str | Path,
@@ -184,89 +174,11 @@ def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet,
         )
     wall = time.monotonic() - wall0
 
-    # Table 1 and timings.
-    cells = table1.cell_records(preset, data, best, store)
-    summary = {c: table1.summarize(r) for c, r in cells.items()}
     steps = math.ceil(ds.info["n_train"] / preset.batch_size)
     if executor is None:
         concurrency = f"{workers} worker processes ran concurrently, 1 BLAS thread each"
     else:
         concurrency = f"runs on {type(executor).__name__}"
-    atomic_write_text(out / "table1.md", table1.table1_markdown(preset, summary, best, majority))
-    timing = table1.timing_markdown(preset, summary, steps, concurrency)
-    atomic_write_text(out / "timing.md", timing)
-    write_json(
-        out / "table1.json",
-        {
-            "cells": [
-                {
-                    "activation": a,
-                    "depth": d,
-                    "batchnorm": bn,
-                    "bgn": bgn,
-                    "best_lr": best[(a, d, bn, bgn)],
-                    **summary[(a, d, bn, bgn)],
-                    "paper": table1.PAPER_TABLE1.get((a, bn, bgn), {}).get(d),
-                }
-                for a, d, bn, bgn in configs(preset)
-            ],
-            "majority_class_baseline": majority,
-        },
-    )
-
-    # Figure 1 from the 0-epoch probe runs, Figures 2 and 3 from the probed trained runs.
-    fig1 = figure1_data(preset, data, store)
-    write_json(out / "figure1.json", fig1)
-    figures.write_curves_csv(fig1, out / "figure1.csv", keys=("delta", "weight"))
-    figures.gradient_figure(
-        fig1,
-        f"Figure 1 - gradient norms at initialisation, {preset.figure_depth} hidden layers "
-        f"(batch of {preset.probe_batch})",
-        out / "figure1.png",
-    )
-    fig2: dict = {}
-    fig3: dict = {}
-    for spec in table1.probe_specs(preset, data, best):
-        probe = store.get(spec.id)["probe"]
-        fig3.setdefault(spec.activation, {})[figures.variant_name(spec.batchnorm, spec.bgn)] = (
-            probe["weight_change"]
-        )
-        if not spec.bgn:
-            for bgn in (False, True):
-                if f"trained_bgn{int(bgn)}" in probe:
-                    name = figures.variant_name(spec.batchnorm, bgn)
-                    fig2.setdefault(spec.activation, {})[name] = probe[f"trained_bgn{int(bgn)}"]
-    write_json(out / "figure2.json", fig2)
-    write_json(out / "figure3.json", fig3)
-    if fig2:
-        figures.write_curves_csv(fig2, out / "figure2.csv", keys=("delta", "weight"))
-        figures.gradient_figure(
-            fig2,
-            f"Figure 2 - gradient norms after {preset.epochs} epochs trained without BGN "
-            f"(BGN variants: same weights, measured with BGN inserted)",
-            out / "figure2.png",
-        )
-    figures.write_curves_csv(fig3, out / "figure3.csv")
-    figures.weight_change_figure(
-        fig3,
-        f"Figure 3 - mean |ΔW| per layer after {preset.epochs} epochs, "
-        f"{preset.figure_depth} hidden layers",
-        out / "figure3.png",
-    )
-
-    # The eps study.
-    if preset.eps_seeds:  # eps_seeds = 0: no eps study
-        eps_sum = eps_sweep.eps_summary(preset, data, store)
-        atomic_write_text(out / "eps_sweep.md", eps_sweep.eps_markdown(preset, eps_sum, majority))
-        rows = eps_sweep.eps_rows(preset, eps_sum)
-        figures.write_rows_csv(rows, out / "eps_sweep.csv")
-        figures.eps_figure(
-            rows,
-            majority,
-            f"Adam eps vs BGN: {preset.eps_depth} layers, lr {preset.eps_lr:g}, "
-            f"{preset.eps_seeds} seeds",
-            out / "eps_sweep.png",
-        )
 
     # The protocol actually used.
     planned = phase1 + phase2
@@ -329,23 +241,12 @@ def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet,
             **machine_info(),
         },
     }
-    write_json(out / "protocol.json", protocol)
+    write_json(out / "protocol.json", protocol)  # the runner's part; the report nests it
     atomic_write_text(out / "protocol.md", protocol_markdown(protocol))
-    analysis_report(out, store.records, protocol)
+    report = build_report(list(store.records.values()), out, protocol=protocol)
     if not quiet:
         print(f"report written to {out} ({_hms(wall)})", file=stream)
-    return {"out_dir": str(out), "summary": summary, "best": best, "wall_seconds": wall}
-
-
-def analysis_report(out: Path, records: dict, protocol: dict) -> dict | None:
-    """Rebuild the tables and figures from the stored runs with ``tinybgn report``'s code
-    (:func:`tinybgn.experiments.analysis.build_report`: statistics, claims, every variant),
-    where this tinybgn has it; its files replace the ones written above. None otherwise."""
-    try:
-        from tinybgn.experiments.analysis import build_report
-    except ImportError:
-        return None
-    return build_report(list(records.values()), out, protocol=protocol)
+    return {**report, "best": best, "wall_seconds": wall}
 
 
 def _load_average() -> float | None:

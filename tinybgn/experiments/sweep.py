@@ -279,22 +279,6 @@ def final_specs(grid: Grid, data_for, best: list[float]) -> list[JobSpec]:
     ]
 
 
-def reported_specs(grid: Grid, data_for, best: list[float] | None) -> list[list[JobSpec]]:
-    """Per variant, the runs its result is computed from: all seeds (no search); the final runs
-    (selection "validation"); the search runs at the best rate and the final runs ("paper")."""
-    if grid.search is None:
-        return [
-            [make_spec(grid, v, v["lr"], r, data_for(v)) for r in range(grid.seeds)]
-            for v in grid.variants()
-        ]
-    first = 0 if grid.search.selection == "paper" else grid.search.runs
-    last = grid.search.runs + grid.search.final_runs
-    return [
-        [make_spec(grid, v, lr, r, data_for(v)) for r in range(first, last)]
-        for v, lr in zip(grid.variants(), best, strict=True)
-    ]
-
-
 # -- data ----------------------------------------------------------------------------------------
 def plan_data(
     dataset: str,
@@ -355,27 +339,6 @@ def data_source(info: dict) -> str:
     return info.get("source") or f"{info['name']} files in {info['directory']}"
 
 
-def summarize_variant(records: list[dict | None]) -> dict:
-    """n, mean and sample sd (ddof=1) of test and validation accuracy over non-diverged runs."""
-    ok = [r for r in records if r is not None and r["accuracy"] is not None]
-    test = np.array([r["accuracy"] for r in ok], dtype=float)
-    val = np.array([r["val_accuracy"] for r in ok if r.get("val_accuracy") is not None])
-
-    def sd(a):
-        return float(a.std(ddof=1)) if len(a) > 1 else None
-
-    return {
-        "n": len(records),
-        "n_ok": len(ok),
-        "diverged": sum(1 for r in records if r is not None and r["diverged"] is not None),
-        "test_mean": float(test.mean()) if len(test) else None,
-        "test_sd": sd(test),
-        "val_mean": float(val.mean()) if len(val) else None,
-        "val_sd": sd(val),
-        "accuracies": test.tolist(),
-    }
-
-
 def estimate_run_seconds(spec: JobSpec, n_train: int, n_eval: int) -> float:
     """Projected seconds of one run on one core of the reference machine (see STEP_SECONDS)."""
     from tinybgn.experiments.timing import step_seconds
@@ -418,14 +381,18 @@ def run_grid(
     dry_run: bool = False,
     stream=None,
 ) -> dict:
-    """Run (or resume) every run of ``grid`` into ``<out_dir>/runs.jsonl`` and write
-    ``sweep.md`` / ``sweep.json`` (one row per variant). ``dry_run``: plan and print the number
+    """Run (or resume) every run of ``grid`` into ``<out_dir>/runs.jsonl``, then rebuild the
+    report of *all* runs in that store (several grids may share a folder, as the mechanism
+    study's parts do) with :func:`tinybgn.experiments.analysis.build_report`: ``table1.md`` /
+    ``table1.json`` with one row per variant, paired comparisons, figures; the grid's own
+    protocol is kept as ``protocol-<name>.json``. ``dry_run``: plan and print the number
     of runs and their projected wall time (from :mod:`tinybgn.experiments.timing`), train
-    nothing. Returns ``{"rows", "runs", "projected_wall_seconds", ...}``."""
+    nothing. Returns the report (``cells``, ``pairs``, ``claims`` ...) and ``runs`` (or, dry,
+    ``runs`` and ``projected_wall_seconds``)."""
+    from tinybgn.experiments.analysis import build_report
     from tinybgn.experiments.jobs import Progress, executor_for, run_sweep
-    from tinybgn.experiments.report import analysis_report, check_out_dir, write_json
+    from tinybgn.experiments.report import check_out_dir, write_json
     from tinybgn.experiments.store import JsonlStore
-    from tinybgn.files import atomic_write_text
 
     stream = stream or sys.stderr
     out = Path(out_dir)
@@ -485,31 +452,14 @@ def run_grid(
         if grid.search is not None:
             best = best_lrs(grid, data_for, store)
             sweep(final_specs(grid, data_for, best), "final: ")
-        rows = []
-        for i, (variant, specs) in enumerate(
-            zip(grid.variants(), reported_specs(grid, data_for, best), strict=True)
-        ):
-            summary = summarize_variant([store.get(s.id) for s in specs])
-            rows.append(
-                {
-                    **{k: variant.get(k) for k in keys if k != "lr"},
-                    "lr": best[i] if best else variant["lr"],
-                    **summary,
-                }
-            )
-        n_runs = len(store)
-    sources = sorted({data_source(ds.info) for ds, _, _ in planned.values()})
-    write_json(
-        out / "sweep.json",
-        {"grid": grid.name, "varying": keys, "data": sources, "rows": rows, "runs": n_runs},
-    )
+        records = list(store.records.values())  # also runs of other grids in this folder
     protocol = sweep_protocol(grid, planned, workers)
-    write_json(out / f"protocol-{grid.name}.json", protocol)
-    analysis_report(out, store.records, protocol)
-    atomic_write_text(out / "sweep.md", sweep_markdown(grid, rows, sources))
+    write_json(out / f"protocol-{grid.name}.json", protocol)  # kept: protocol.json is rebuilt
+    write_json(out / "protocol.json", protocol)
+    report = build_report(records, out, protocol=protocol)
     if not quiet:
         print(f"sweep written to {out} ({hms(time.monotonic() - tic)})", file=stream)
-    return {"rows": rows, "runs": n_runs, "out_dir": str(out)}
+    return {**report, "runs": len(records), "best": best}
 
 
 def sweep_protocol(grid: Grid, planned: dict, workers: int) -> dict:
@@ -519,6 +469,17 @@ def sweep_protocol(grid: Grid, planned: dict, workers: int) -> dict:
 
     from tinybgn.experiments.jobs import code_version, machine_info
 
+    datasets = []
+    for ds, _, warning in planned.values():
+        counts = np.bincount(ds.y_test, minlength=10)
+        datasets.append(
+            {
+                **ds.info,
+                "source": data_source(ds.info),
+                "carved_split_warning": warning,
+                "majority_class_baseline": float(counts.max() / counts.sum()),
+            }
+        )
     return {
         "grid": grid.name,
         "study": grid.study,
@@ -531,10 +492,9 @@ def sweep_protocol(grid: Grid, planned: dict, workers: int) -> dict:
         "preset": {"search_runs": None if grid.search is None else grid.search.runs},
         "selection": None if grid.search is None else grid.search.selection,
         "epochs": grid.fixed.get("epochs", grid.axes.get("epochs")),
-        "data": [
-            {**ds.info, "source": data_source(ds.info), "carved_split_warning": warning}
-            for ds, _, warning in planned.values()
-        ],
+        # the dataset (the first, if the grid varies it) and each one, as tinybgn report reads it
+        "data": datasets[0],
+        "datasets": datasets,
         "execution": {"workers": workers, "finished": _now()},
         "versions": {"git_commit": code_version(), **machine_info()},
     }
@@ -543,33 +503,3 @@ def sweep_protocol(grid: Grid, planned: dict, workers: int) -> dict:
 def _cost(spec: JobSpec, ds) -> float:
     n_eval = ds.info["n_test"] + (ds.info.get("n_val") or 0) / max(spec.epochs, 1)
     return estimate_run_seconds(spec, ds.info["n_train"], n_eval)
-
-
-def sweep_markdown(grid: Grid, rows: list[dict], sources: list[str]) -> str:
-    """One row per variant: the varying keys, the rate, n, mean ± sd of test (and validation)
-    accuracy. Sample sd (ddof=1)."""
-    keys = [k for k in grid.varying if k != "lr"]
-    how = (
-        f"best of the LR search scored on {grid.search.selection}"
-        if grid.search
-        else f"{grid.seeds} seed(s) per variant"
-    )
-    lines = [
-        f"# Sweep `{grid.name}`: test accuracy, mean ± sd (ddof=1) per variant",
-        "",
-        f"Data: {'; '.join(sources)}. Rate: {how}.",
-        "",
-        "| " + " | ".join([*keys, "lr", "n", "test accuracy", "validation accuracy"]) + " |",
-        "|" + "---|" * (len(keys) + 4),
-    ]
-
-    def fmt(mean, sd):
-        if mean is None:
-            return "diverged"
-        return f"{mean:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
-
-    for row in rows:
-        cells = [str(row[k]) for k in keys] + [f"{row['lr']:.3g}", f"{row['n_ok']}/{row['n']}"]
-        cells += [fmt(row["test_mean"], row["test_sd"]), fmt(row["val_mean"], row["val_sd"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
