@@ -1,19 +1,21 @@
 """Measured step times, for projecting how long a sweep or preset takes (``--dry-run``).
 
 Measured on this project's reference machine (2-core VM, one core per run, OpenBLAS with one
-thread, load average 0.3-0.6; 2026-12-02, tinybgn commit 31868ea) with ``train()`` on 3200
-carved MNIST digits: median of one epoch of 100 Adam steps of batch 32 after a warm-up epoch, ReLU,
-64 units per layer; evaluation time per test example on 2000 examples. Sigmoid and tanh cost a
-few per cent more (their exp); SGD a little less than Adam. Other machines scale all of it.
+thread, load average 0.1-0.2; 2026-12-02, tinybgn at the merge of main a81e669 - the graph
+engine - into exp) with ``train()`` on 3200 carved MNIST digits: one epoch of 100 Adam steps of
+batch 32 after a warm-up epoch, ReLU, 64 units per layer; evaluation time per test example on
+2000 examples. Sigmoid and tanh cost a few per cent more (their exp); SGD a little less than
+Adam. Other machines scale all of it. (Before the graph engine, at 31868ea: 5.4 ms mean over the
+16 networks instead of 5.8.)
 
     depth  plain   BGN     BN      BN+BGN   (ms per training step)
-    30     1.20    1.69    2.92    3.42
-    60     2.74    3.13    5.50    5.85
-    90     3.93    5.74    8.25    7.96
-    120    5.08    5.71    11.63   12.16
+    30     1.67    1.93    3.41    3.75
+    60     3.37    4.00    8.03    6.34
+    90     4.41    4.70    8.04    7.71
+    120    5.41    6.25    12.14   12.21
 
-Step time grows linearly with depth (about 0.043 ms per plain layer, 0.053 with BGN, 0.094 with
-BN, 0.10 with both); depths in between are interpolated, others extrapolated per layer.
+Step time grows about linearly with depth (about 0.05 ms per plain layer, 0.055 with BGN, 0.1
+with BN or both; single measurements, so some noise: 60 layers with BN reads as slow as 90); depths in between are interpolated, others extrapolated per layer.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import numpy as np
 
 #: (batchnorm, bgn) -> {depth: (ms per training step of batch 32, us per evaluated example)}.
 MEASURED: dict[tuple[bool, bool], dict[int, tuple[float, float]]] = {
-    (False, False): {30: (1.20, 7.3), 60: (2.74, 11.9), 90: (3.93, 15.2), 120: (5.08, 19.3)},
-    (False, True): {30: (1.69, 7.2), 60: (3.13, 15.0), 90: (5.74, 18.8), 120: (5.71, 23.1)},
-    (True, False): {30: (2.92, 13.6), 60: (5.50, 20.2), 90: (8.25, 35.9), 120: (11.63, 38.7)},
-    (True, True): {30: (3.42, 10.5), 60: (5.85, 17.3), 90: (7.96, 24.1), 120: (12.16, 32.3)},
+    (False, False): {30: (1.67, 15.6), 60: (3.37, 16.9), 90: (4.41, 19.1), 120: (5.41, 21.2)},
+    (False, True): {30: (1.93, 8.6), 60: (4.00, 15.1), 90: (4.70, 16.1), 120: (6.25, 23.3)},
+    (True, False): {30: (3.41, 17.7), 60: (8.03, 26.5), 90: (8.04, 31.4), 120: (12.14, 41.9)},
+    (True, True): {30: (3.75, 12.5), 60: (6.34, 21.2), 90: (7.71, 26.0), 120: (12.21, 38.3)},
 }
 
 
