@@ -15,7 +15,8 @@ Adam. Other machines scale all of it. (Before the graph engine, at 31868ea: 5.4 
     120    5.41    6.25    12.14   12.21
 
 Step time grows about linearly with depth (about 0.05 ms per plain layer, 0.055 with BGN, 0.1
-with BN or both; single measurements, so some noise: 60 layers with BN reads as slow as 90); depths in between are interpolated, others extrapolated per layer.
+with BN or both; single measurements, so some noise: 60 layers with BN reads as slow as 90);
+depths in between are interpolated, others extrapolated per layer.
 """
 
 from __future__ import annotations
