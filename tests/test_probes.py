@@ -249,3 +249,15 @@ def test_plain_sigmoid_deltas_go_subnormal_and_lose_proportionality(batch):
     normal = (sub == 0) & np.isfinite(cos)
     np.testing.assert_allclose(cos[normal], 1.0, atol=1e-6)
     assert np.nanmin(cos[sub > 0]) < 0.999
+
+
+def test_dense_weights_of_a_graph_and_chain_only_rebuilds():
+    import tinybgn as tb
+    from tinybgn.probes import ProbeError, dense_weights, with_bgn, without_bgn
+
+    net = tb.residual_mlp(6, [5] * 3, 3, "relu", bgn=True, seed=0)
+    weights = dense_weights(net)
+    assert [w.shape for w in weights] == [(5, 6), (5, 5), (5, 5), (3, 5)]
+    for rebuild in (with_bgn, without_bgn):
+        with pytest.raises(ProbeError, match="Sequential"):
+            rebuild(net)

@@ -245,3 +245,19 @@ def test_grad_methods_run_inside_train():
     block = train(small_net(), *data, epochs=1, lr=1e-2, grad_method="block_normalized")
     plain = train(small_net(), *data, epochs=1, lr=1e-2)
     assert block.final.train_loss != plain.final.train_loss  # the method changed the steps
+
+
+def test_locate_nonfinite_replays_a_residual_graph_node_by_node():
+    """A diverged residual net is located in its forward pass, not replayed as a chain (which
+    would hand Add a single array)."""
+    import tinybgn as tb
+    from tinybgn.train import locate_nonfinite
+
+    net = tb.residual_mlp(6, [5] * 4, 3, "relu", seed=0)
+    for layer in net.layers:
+        if isinstance(layer, tb.Dense):
+            layer.W[...] *= np.float32(1e12)  # finite weights whose products overflow float32
+    x = np.random.default_rng(0).random((4, 6)).astype(np.float32)
+    found = locate_nonfinite(net, x)
+    assert found["stage"] == "forward"
+    assert found["layer_index"] is not None and found["layer_index"] > 0

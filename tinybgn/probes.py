@@ -43,6 +43,7 @@ from tinybgn.activations import Activation
 from tinybgn.bgn import BGN
 from tinybgn.dense import Dense
 from tinybgn.errors import TinyBGNError
+from tinybgn.graph import Model
 from tinybgn.losses import softmax_cross_entropy
 from tinybgn.sequential import Sequential
 from tinybgn.trace import TraceStep
@@ -106,7 +107,7 @@ def dense_weights(model_or_state: Sequential | dict[str, np.ndarray]) -> list[np
 
     Accepts a model or a ``state_dict()`` (where Dense weights are the keys ``"<index>.W"``).
     """
-    if isinstance(model_or_state, Sequential):
+    if isinstance(model_or_state, Model):
         return [layer.W.copy() for layer in model_or_state.layers if isinstance(layer, Dense)]
     keys = sorted((k for k in model_or_state if k.endswith(".W")), key=lambda k: int(k[:-2]))
     return [np.array(model_or_state[k], copy=True) for k in keys]
@@ -135,7 +136,9 @@ def with_bgn(model: Sequential, kappa: float | None = None) -> Sequential:
 
     The forward pass is unchanged (BGN is the identity, eq. 4), so this measures how BGN would
     rescale the gradients of a network trained without it (Figure 2). ``model`` is not modified.
+    Only for chains (:class:`Sequential`): in a graph "before every activation" is not one place.
     """
+    _require_chain(model, "with_bgn")
     layers = []
     for layer in model.layers:
         if isinstance(layer, Activation) and not (layers and isinstance(layers[-1], BGN)):
@@ -150,8 +153,17 @@ class ProbeError(TinyBGNError, ValueError):
     """A probe cannot measure what was asked (e.g. Adam's state of an optimizer without one)."""
 
 
+def _require_chain(model, what: str) -> None:
+    if not isinstance(model, Sequential):
+        raise ProbeError(
+            f"{what}: rebuilds the model as a chain of its layers, so it takes a Sequential; "
+            f"got a {type(model).__name__} (a graph: build its variant with the builder instead)"
+        )
+
+
 def without_bgn(model: Sequential) -> Sequential:
     """A copy of ``model`` with every BGN layer removed (the forward pass is unchanged)."""
+    _require_chain(model, "without_bgn")
     net = Sequential([copy.deepcopy(layer) for layer in model.layers if not isinstance(layer, BGN)])
     net.training = model.training
     return net

@@ -72,9 +72,9 @@ from tinybgn.data.batches import batches
 from tinybgn.errors import NonFiniteError, ShapeError, StateError, TinyBGNError
 from tinybgn.files import atomic_write, atomic_write_text
 from tinybgn.grad_methods import GradMethod, make_grad_method
+from tinybgn.graph import Model
 from tinybgn.losses import softmax_cross_entropy
 from tinybgn.optim import Adam, Optimizer
-from tinybgn.sequential import Sequential
 
 #: Default mini-batch size: Keras ``Model.fit``'s default (the paper does not state one).
 DEFAULT_BATCH_SIZE = 32
@@ -149,7 +149,7 @@ class History:
 
 
 def evaluate(
-    model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int = 1000
+    model: Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000
 ) -> dict[str, float]:
     """Loss, accuracy and most-predicted-class share of ``model`` on ``(x, y)``, in eval mode.
 
@@ -184,7 +184,7 @@ def evaluate(
     }
 
 
-def locate_nonfinite(model: Sequential, x: np.ndarray | None = None) -> dict:
+def locate_nonfinite(model: Model, x: np.ndarray | None = None) -> dict:
     """Where NaN/Inf first appear in ``model``: its parameters, else its forward pass on ``x``.
 
     * ``stage="parameters"``: some parameters are non-finite. Backward runs from the output
@@ -207,10 +207,9 @@ def locate_nonfinite(model: Sequential, x: np.ndarray | None = None) -> dict:
     if x is not None:
         saved = [{k: v.copy() for k, v in layer.buffers.items()} for layer in model.layers]
         try:
-            h = np.asarray(x, dtype=model.dtype)
             with np.errstate(all="ignore"):
-                for i, layer in enumerate(model.layers):
-                    h = layer.forward(h, True)
+                # node by node, so graphs (skips, Add) are replayed as they run, not as a chain
+                for i, layer, h in model.layer_outputs(x, training=True):
                     if not np.isfinite(h).all():
                         return {"stage": "forward", "layer_index": i, "layer": repr(layer)}
         finally:
@@ -231,7 +230,7 @@ def _fingerprint(*arrays: np.ndarray) -> str:
 
 
 def run_settings(
-    model: Sequential,
+    model: Model,
     optimizer: Optimizer,
     grad_method: GradMethod,
     data: tuple[np.ndarray, ...],
@@ -295,7 +294,7 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
 # -- checkpoints ---------------------------------------------------------------------------------
 def save_checkpoint(
     path: str | os.PathLike,
-    model: Sequential,
+    model: Model,
     optimizer: Optimizer,
     history: History,
     meta: dict,
@@ -382,7 +381,7 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
 
 def load_checkpoint(
     path: str | os.PathLike,
-    model: Sequential,
+    model: Model,
     optimizer: Optimizer | None = None,
     *,
     grad_method: GradMethod | None = None,
@@ -488,7 +487,7 @@ def _check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def _check_data(x_train, y_train, x_test, y_test, batch_size: int, model: Sequential) -> None:
+def _check_data(x_train, y_train, x_test, y_test, batch_size: int, model: Model) -> None:
     """Bad input raises here, before training: it is not a divergence."""
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y):
@@ -509,7 +508,7 @@ def _check_data(x_train, y_train, x_test, y_test, batch_size: int, model: Sequen
 
 
 def train(
-    model: Sequential,
+    model: Model,
     x_train: np.ndarray,
     y_train: np.ndarray,
     x_test: np.ndarray,
