@@ -70,16 +70,6 @@ def test_derived_seeds_are_stable_across_runs_and_machines():
     assert derive_seed("table1", "relu", 90, 0) != derive_seed("table1", "relu", 90, 1)
 
 
-def test_store_cuts_off_a_torn_last_line(tmp_path):
-    path = tmp_path / "runs.jsonl"
-    path.write_text('{"id": "a", "x": 1}\n{"id": "b", "x"')  # killed in the middle of a write
-    store = JsonlStore(path)
-    assert set(store.records) == {"a"}
-    store.append({"id": "c", "x": 3})
-    lines = path.read_text().splitlines()
-    assert [json.loads(line)["id"] for line in lines] == ["a", "c"]
-
-
 def test_comparable_drops_only_timing_and_worker_fields():
     record = {
         "id": "x", "accuracy": 0.5, "train_seconds": 3.0, "seconds_per_epoch": 3.0,
@@ -109,8 +99,9 @@ def test_presets_scale_the_paper_protocol():
 
 def test_best_rate_counts_diverged_runs_as_zero_and_ties_go_to_the_smaller_rate():
     preset = get_preset("smoke").replace(
-        activations=("relu",), depths=(3,), lr_count=3, search_runs=2, figure_depth=3
-    )
+        activations=("relu",), depths=(3,), lr_count=3, search_runs=2, figure_depth=3,
+        selection="paper",
+    )  # fmt: skip
     data = {"dataset": "mnist"}
     accuracy = {  # lr -> accuracies of the two search runs (None = diverged)
         preset.lr_grid[0]: [0.5, 0.5],
@@ -123,6 +114,24 @@ def test_best_rate_counts_diverged_runs_as_zero_and_ties_go_to_the_smaller_rate(
         store[spec.id] = {"accuracy": acc, "diverged": None if acc is not None else {}}
     best = t1.best_lrs(preset, data, store)
     assert set(best.values()) == {preset.lr_grid[0]}
+
+
+def test_validation_selection_scores_the_search_on_validation_and_reports_final_runs_only():
+    preset = get_preset("smoke").replace(
+        activations=("relu",), depths=(3,), lr_count=2, search_runs=1, final_runs=3,
+        figure_depth=3,
+    )  # fmt: skip
+    assert preset.selection == "validation" and preset.n_val > 0
+    data = {"dataset": "mnist", "n_val": preset.n_val}
+    lo, hi = preset.lr_grid
+    # the high rate looks better on test, the low one on validation: validation decides
+    score = {lo: {"accuracy": 0.5, "val_accuracy": 0.9}, hi: {"accuracy": 0.9, "val_accuracy": 0.4}}
+    store = {s.id: {**score[s.lr], "diverged": None} for s in t1.search_specs(preset, data)}
+    best = t1.best_lrs(preset, data, store)
+    assert set(best.values()) == {lo}
+    assert list(t1.reported_runs(preset)) == [1, 2, 3]  # the choosing run 0 is not counted
+    assert list(t1.reported_runs(preset.replace(selection="paper"))) == [0, 1, 2, 3]
+    assert all(s.selection == "validation" for s in t1.final_specs(preset, data, best))
 
 
 def test_seeds_are_paired_across_rates_and_variants():
@@ -259,21 +268,24 @@ def test_smoke_preset_end_to_end_and_resumed_rerun(mnist, tmp_path, capsys):
     assert "WARNING" in err and "carved from t10k" in err  # the carved split is visible
     assert "ETA" in err  # progress lines
 
-    for name in ("figure1", "figure2", "figure3", "eps_sweep"):
+    for name in ("figure1", "figure2", "figure3", "eps"):  # written by tinybgn report's code
         assert (out / f"{name}.png").stat().st_size > 10_000
         assert (out / f"{name}.csv").exists()
     table = (out / "table1.md").read_text()
     assert "| tanh | True | True |" in table and "Majority-class baseline" in table
-    assert "× " in (out / "timing.md").read_text()
-    assert "eps = 1e-07" in (out / "eps_sweep.md").read_text()
+    assert "× plain" in (out / "timing.md").read_text()
+    assert "1e-07" in (out / "eps.md").read_text()
     protocol = json.loads((out / "protocol.json").read_text())
-    assert protocol["data"]["split"].startswith("carved from t10k")
-    assert protocol["data"]["carved_split_warning"]
-    assert protocol["execution"]["workers"] == 2
-    assert protocol["versions"]["run_code_versions"]  # which engine code made the runs
+    assert protocol["epochs"] == 1 and protocol["selection"] == "validation"
+    runner = protocol["runner"]  # what reproduce wrote before the report was rebuilt
+    assert runner["data"]["split"].startswith("carved from t10k")
+    assert runner["data"]["carved_split_warning"]
+    assert runner["execution"]["workers"] == 2
+    assert runner["versions"]["run_code_versions"]  # which engine code made the runs
     assert "carved from t10k" in (out / "protocol.md").read_text()
+    assert len(json.loads((out / "table1.json").read_text())["cells"]) == 24
     n_runs = _lines(out / "runs.jsonl")
-    assert n_runs == protocol["execution"]["runs_planned"]
+    assert n_runs == runner["execution"]["runs_planned"]
 
     # Rerunning the same command trains nothing and writes the same numbers.
     assert main([*args, "--quiet"]) == 0
@@ -291,7 +303,7 @@ def test_reproduce_works_on_fashion_mnist(shared_data, tmp_path):
     args += ["--depths", "3", "--figure-depth", "3", "--eps-activations", "relu"]
     args += ["--eps-values", "1e-7", "--eps-depth", "3", "--lr-count", "1"]
     assert main(args) == 0
-    protocol = json.loads((out / "protocol.json").read_text())
+    protocol = json.loads((out / "protocol.json").read_text())["runner"]
     assert protocol["data"]["name"] == "fashion-mnist" and protocol["data"]["split"] == "standard"
 
 
@@ -300,16 +312,3 @@ def test_bad_reproduce_options_exit_with_code_2(capsys):
     assert "figure_depth" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["reproduce", "--preset", "nope"])
-
-
-def test_table1_markdown_puts_the_papers_numbers_beside_ours():
-    preset = get_preset("quick").replace(activations=("relu",), depths=(30, 90))
-    ok = {"mean": 0.5, "std": 0.01, "diverged": 0, "n_ok": 3, "one_class_runs": 0,
-          "top_class_fraction_mean": 0.2}  # fmt: skip
-    summary = {c: dict(ok) for c in t1.configs(preset)}
-    summary[("relu", 90, False, False)].update(mean=0.1135, std=0.0, one_class_runs=3)
-    best = {c: 1e-3 for c in t1.configs(preset)}
-    text = t1.table1_markdown(preset, summary, best, majority=0.1135)
-    assert "**0.500 ± 0.010** (0.948 ± 0.006)" in text  # relu, no BN/BGN, 30 layers (bold: tie)
-    assert "0.114 ± 0.000 (0.114 ± 0.000)" in text  # collapsed to one class, like the paper
-    assert "3/3" in text

@@ -46,11 +46,12 @@ def add_subcommand(subparsers) -> None:
     r.add_argument("--out", type=Path, default=None, help="output folder (runs/<preset>-<data>)")
     r.add_argument("--dataset", default=None, help="mnist (default) or fashion-mnist")
     r.add_argument("--data-dir", type=Path, default=None, help="folder searched first")
-    r.add_argument("--workers", type=_positive_int, default=2, help="local processes (2)")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    _common_options(r)
     sizes = r.add_argument_group("sizes (override the preset)")
     sizes.add_argument("--n-train", type=_positive_int)
     sizes.add_argument("--n-test", type=_positive_int)
+    sizes.add_argument("--n-val", type=int, help="validation examples set aside from train")
+    sizes.add_argument("--selection", choices=("validation", "paper"))
     sizes.add_argument("--epochs", type=_positive_int)
     sizes.add_argument("--batch-size", type=_positive_int)
     sizes.add_argument("--width", type=_positive_int)
@@ -71,16 +72,40 @@ def add_subcommand(subparsers) -> None:
     sizes.add_argument("--eps-epochs", type=_positive_int)
     r.set_defaults(func=cmd_reproduce)
 
+    s = subparsers.add_parser(
+        "sweep",
+        help="run every combination of a TOML grid of run specs (resumable)",
+        description="Run (or resume) the runs of a TOML grid: scalar keys are fixed, list keys "
+        "are grid axes; see tinybgn.experiments.sweep. GRID is a file or the name of a grid "
+        "shipped in the package (e.g. standard, mechanism-optimizers).",
+    )
+    s.add_argument("grid", help="GRID.toml")
+    s.add_argument("--out", type=Path, required=True, help="output folder (runs, report)")
+    s.add_argument("--data-dir", type=Path, default=None, help="folder searched first")
+    _common_options(s)
+    s.set_defaults(func=cmd_sweep)
+
+
+def _common_options(p) -> None:
+    p.add_argument("--workers", type=_positive_int, default=2, help="local processes (2)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--no-download", action="store_true", help="never download missing data")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the number of runs and their projected wall time; train nothing",
+    )
+
 
 SIZE_FIELDS = (
     "n_train n_test epochs batch_size width depths activations lr_count lr_min lr_max "
     "search_runs final_runs figure_depth probe_batch eps_values eps_activations eps_depth "
-    "eps_lr eps_seeds eps_epochs dataset"
+    "eps_lr eps_seeds eps_epochs dataset n_val selection"
 ).split()
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from tinybgn.experiments.report import reproduce
+    from tinybgn.experiments.report import dry_run, reproduce
 
     changes = {}
     for name in SIZE_FIELDS:
@@ -91,8 +116,35 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"tinybgn reproduce: error: {err}", file=sys.stderr)
         return 2
+    download = not args.no_download
+    if args.dry_run:
+        dry_run(preset, data_dir=args.data_dir, download=download, workers=args.workers)
+        return 0
     out = args.out or Path("runs") / f"{preset.name}-{preset.dataset}"
-    result = reproduce(preset, out, data_dir=args.data_dir, workers=args.workers, quiet=args.quiet)
+    result = reproduce(
+        preset,
+        out,
+        data_dir=args.data_dir,
+        download=download,
+        workers=args.workers,
+        quiet=args.quiet,
+    )
     if not args.quiet:
         print((Path(result["out_dir"]) / "table1.md").read_text())
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from tinybgn.experiments.sweep import load_grid, run_grid
+
+    grid = load_grid(args.grid)  # SpecError (a TinyBGNError): exit 2 with the message
+    run_grid(
+        grid,
+        args.out,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        workers=args.workers,
+        quiet=args.quiet,
+        dry_run=args.dry_run,
+    )
     return 0

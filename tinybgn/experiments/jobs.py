@@ -1,14 +1,13 @@
-"""Training runs as independent jobs: a spec, a deterministic id, a JSONL store, a resumable sweep.
+"""Training runs as independent jobs: run one spec, compare records, sweep on any executor.
 
-* A :class:`JobSpec` says everything that determines a run's numbers (data, architecture,
-  optimiser, epochs, batch size, seed). Its **id** is a hash of the spec, so the same run always
-  has the same id, on any machine: ``sha256(canonical JSON of the spec)[:16]``.
-* :func:`run_job` executes one spec (in a worker process): it loads the data, builds the network
-  from the seed, trains it, evaluates it and returns a JSON-able record. It never raises for a
-  diverged run: divergence is part of the record.
-* :class:`JsonlStore` appends each record as one line of a JSONL file as soon as the run
-  finishes (flushed and fsynced). A sweep that is killed loses at most the runs in flight; a
-  torn last line is ignored and cut off before the next append.
+* A :class:`~tinybgn.experiments.spec.JobSpec` (module ``spec``) says everything that determines
+  a run's numbers, as flat plain values; its **id** is a hash of the spec.
+* :func:`run_job` executes one spec (in a worker process): it loads the data, builds the model,
+  optimiser and gradient method the spec names (:func:`build_model`, :func:`build_optimizer`,
+  :func:`build_grad_method`), trains, evaluates on validation and test, and returns a JSON-able
+  record. It never raises for a diverged run: divergence is part of the record.
+* :class:`~tinybgn.experiments.store.JsonlStore` (module ``store``) appends each record as one
+  line of a JSONL file as soon as the run finishes (flushed and fsynced), under a lock.
 * :func:`run_sweep` submits the specs that are not in the store yet to a
   ``concurrent.futures.Executor`` and stores the results as they complete. Rerunning the same
   command skips what is done.
@@ -20,23 +19,26 @@ bit-for-bit identical for identical seeds, because each job is seeded only by it
 with a single BLAS thread (sums in a fixed order) - *given the same engine code*. A change that
 only reorders floating-point operations (a speed-up) changes the rounding, and 90-layer networks
 amplify rounding into visibly different runs (we saw test accuracies move by up to 0.2), so every
-record carries ``worker.tinybgn_commit``; a reused record from older code is thus visible.
+record carries ``worker.tinybgn_commit`` and ``worker.blas_threads``.
 
 **Executors.** By default a local ``ProcessPoolExecutor`` with ``workers`` processes, started
 with the ``spawn`` method while ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` /
 ``MKL_NUM_THREADS`` are set to 1, so each fresh worker loads its BLAS single-threaded (with
 ``fork``, workers would inherit the parent's already-initialised multi-threaded BLAS, and N
-workers x N threads oversubscribe the cores). Any object with the ``concurrent.futures.Executor``
-interface can be passed instead - e.g. Dask distributed's ``Client(...).get_executor()`` to
-spread the runs over a cluster. Then the workers must be able to import tinybgn, find the data at
-``data_dir`` (or via ``TINYBGN_DATA``), and should set the same variables to 1 themselves.
+workers x N threads oversubscribe the cores). Each worker runs :func:`worker_init`: it sets its
+BLAS to one thread (where :mod:`tinybgn.blas` can) and watches its parent, exiting when the
+parent dies (``kill -9`` of ``tinybgn reproduce`` leaves no orphans computing on). Any object
+with the ``concurrent.futures.Executor`` interface can be passed instead - e.g. Dask
+distributed's ``Client(...).get_executor()``. Then the workers must be able to import tinybgn and
+find the data at ``data_dir`` (or via ``TINYBGN_DATA``); :func:`run_job` sets single-threaded
+BLAS itself.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
+import inspect
 import json
 import multiprocessing
 import os
@@ -44,18 +46,20 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tinybgn.errors import TinyBGNError
+from tinybgn.errors import NonFiniteError, TinyBGNError
+from tinybgn.experiments.spec import JobSpec, SpecError
+from tinybgn.experiments.store import JsonlStore, read_records
 
 #: Record fields that depend on the machine or the clock, not on the seeds (see ``comparable``).
 TIMING_FIELDS = ("train_seconds", "seconds_per_epoch", "wall_seconds", "worker", "finished_at")
@@ -78,86 +82,40 @@ def derive_seed(*parts: object) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    """Everything that determines one training run. ``study`` and ``run`` are labels.
-
-    ``data_split`` is ``"standard"`` or ``"carve"`` (train/test carved out of one file, see
-    :func:`tinybgn.data.load_dataset`); ``data_fingerprint`` identifies the files and split, so
-    records made on different data never share an id. ``probe=True`` also measures gradient
-    norms and weight changes (Figures 2 and 3) on ``probe_batch`` training examples.
-    """
-
-    study: str
-    activation: str
-    depth: int
-    batchnorm: bool
-    bgn: bool
-    lr: float
-    seed: int
-    run: int
-    epochs: int
-    batch_size: int
-    adam_eps: float = 1e-7
-    width: int = 64
-    dataset: str = "mnist"
-    data_split: str = "standard"
-    n_train: int | None = None
-    n_test: int | None = None
-    data_seed: int = 0
-    data_fingerprint: str = ""
-    probe: bool = False
-    probe_batch: int = 256
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> JobSpec:
-        return cls(**d)
-
-    @property
-    def id(self) -> str:
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    @property
-    def config(self) -> tuple[str, int, bool, bool]:
-        """The Table 1 cell: (activation, depth, batchnorm, bgn)."""
-        return (self.activation, self.depth, self.batchnorm, self.bgn)
-
-    def describe(self) -> str:
-        flags = f"BN{'+' if self.batchnorm else '-'} BGN{'+' if self.bgn else '-'}"
-        extra = f" eps={self.adam_eps:.0e}" if self.study == "eps" else ""
-        return (
-            f"{self.study:<7} {self.activation:<7} d{self.depth:<3} {flags} "
-            f"lr={self.lr:.2e}{extra} run {self.run}"
-        )
-
-    def cost(self) -> float:
-        """Relative run time, for scheduling the longest jobs first."""
-        per_layer = 1.0 + 1.2 * self.batchnorm + 0.2 * self.bgn
-        return self.epochs * (self.n_train or 60000) * self.depth * per_layer
-
-
 # -- data inside workers -------------------------------------------------------------------------
 _DATA_CACHE: dict[tuple, object] = {}
 
 
-def load_job_data(spec: JobSpec, data_dir: str | None):
-    """The spec's dataset, loaded once per process and cached. Checks the fingerprint."""
-    from tinybgn.data import CarvedSplitWarning, load_dataset
+def load_data(name: str, data_dir, *, download: bool = False, fallback: str | None = None, **kw):
+    """:func:`tinybgn.data.load_dataset` with ``download`` / ``fallback`` passed on only where
+    this version of it takes them (the embedded sample and automatic downloads are newer)."""
+    from tinybgn.data import load_dataset
 
-    key = (spec.dataset, data_dir, spec.data_split, spec.n_train, spec.n_test, spec.data_seed)
+    accepted = inspect.signature(load_dataset).parameters
+    if "fallback" in accepted:
+        kw["fallback"] = fallback
+    return load_dataset(name, data_dir, download=download, **kw)
+
+
+def load_job_data(spec: JobSpec, data_dir: str | None):
+    """The spec's dataset (train / validation / test), loaded once per process and cached.
+
+    Workers never download; for MNIST they may fall back to the embedded sample, and the
+    fingerprint check then tells whether that is the data the run was planned on.
+    """
+    key = (spec.dataset, data_dir, spec.data_split, spec.n_train, spec.n_val, spec.n_test,
+           spec.data_seed)  # fmt: skip
     if key not in _DATA_CACHE:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CarvedSplitWarning)
-            ds = load_dataset(
+            warnings.simplefilter("ignore")  # carved split, embedded sample: planned and reported
+            ds = load_data(
                 spec.dataset,
                 data_dir,
+                fallback="sample" if spec.dataset == "mnist" else None,
                 split=spec.data_split,
                 n_train=spec.n_train,
                 n_test=spec.n_test,
+                val_size=spec.n_val,
                 seed=spec.data_seed,
             )
         found = data_fingerprint(ds.info)
@@ -172,9 +130,13 @@ def load_job_data(spec: JobSpec, data_dir: str | None):
 
 
 def data_fingerprint(info: dict) -> str:
-    """Short hash of a dataset's file checksums and split description (not of its path)."""
+    """Short hash of a dataset's file checksums and split description (not of its path).
+    The validation split enters only when there is one, so older fingerprints stay valid."""
     keys = ("name", "files", "split", "subsets", "seed", "n_train", "n_test", "permute_pixels")
-    text = json.dumps({k: info.get(k) for k in keys}, sort_keys=True)
+    described = {k: info.get(k) for k in keys}
+    if info.get("validation"):
+        described["validation"] = info["validation"]
+    text = json.dumps(described, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -185,32 +147,157 @@ def probe_batch(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, np
     return x[index], y[index]
 
 
-# -- one job -------------------------------------------------------------------------------------
-def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
-    """Run one training job and return its JSON-able record (called inside a worker).
+# -- from a spec to objects ----------------------------------------------------------------------
+def _takes(fn: Callable, name: str) -> bool:
+    return name in inspect.signature(fn).parameters
 
-    Record fields: ``id``, ``spec``, ``accuracy`` (test accuracy after the last epoch, None if
-    diverged), ``test_loss``, ``top_class_fraction`` (share of test predictions in the
-    most-predicted class), ``history`` (per epoch), ``diverged`` (None or where/when),
-    ``train_seconds`` (sum of per-epoch training time), ``seconds_per_epoch`` (median),
-    ``probe`` (only for probe jobs), and the timing/worker fields listed in TIMING_FIELDS.
-    """
-    from tinybgn.mlp import mlp
-    from tinybgn.probes import dense_weights, gradient_norms, weight_change, with_bgn
-    from tinybgn.train import train
 
-    tic = time.perf_counter()
-    spec = JobSpec.from_dict(spec_dict)
-    ds = load_job_data(spec, data_dir)
-    model = mlp(
-        in_features=ds.x_train.shape[1],
+def _builder(spec: JobSpec) -> tuple[Callable, dict]:
+    """The builder function of ``spec`` and the options to pass beyond the basic ones: options
+    at their defaults are not passed, so a builder that lacks a newer option still builds the
+    runs that do not use it; one that is used but missing is a clear error."""
+    import tinybgn
+
+    builder = getattr(tinybgn, spec.builder, None)
+    if builder is None:
+        raise SpecError(f"builder {spec.builder!r} is not available in this tinybgn")
+    options = {}
+    for name, default in {"bgn_kappa": None, "bgn_every": 1, "bgn_scope": "batch"}.items():
+        value = getattr(spec, name)
+        if value != default:
+            if not _takes(builder, name):
+                raise SpecError(f"{spec.builder}() of this tinybgn has no option {name!r}")
+            options[name] = value
+    return builder, options
+
+
+def build_model(spec: JobSpec, in_features: int, out_features: int = 10):
+    """The network of ``spec``: ``tinybgn.mlp`` or ``tinybgn.residual_mlp`` with the spec's
+    depth, width, activation, BN/BGN and BGN options, weights drawn from ``spec.seed``."""
+    builder, options = _builder(spec)
+    return builder(
+        in_features=in_features,
         hidden=(spec.width,) * spec.depth,
+        out_features=out_features,
         activation=spec.activation,
         batchnorm=spec.batchnorm,
         bgn=spec.bgn,
         seed=spec.seed,
+        **options,
     )
+
+
+def check_runnable(spec: JobSpec) -> None:
+    """Raise SpecError now if this tinybgn cannot run ``spec`` (a builder, option, gradient
+    method or monitor it lacks), so a sweep fails before training instead of per job."""
+    _builder(spec)
+    build_grad_method(spec)
+    _monitor_hook(spec)
+
+
+def build_optimizer(spec: JobSpec, model):
+    """The optimiser of ``spec`` over ``model.parameters()``: Adam(lr, eps = adam_eps), plain
+    SGD(lr) or SGD with momentum (lr, momentum)."""
+    try:
+        from tinybgn.optim import make_optimizer
+    except ImportError:  # older tinybgn: the two classes directly
+        from tinybgn.optim import SGD, Adam
+
+        if spec.optimizer == "adam":
+            return Adam(model.parameters(), lr=spec.lr, eps=spec.adam_eps)
+        momentum = spec.momentum if spec.optimizer == "momentum" else 0.0
+        return SGD(model.parameters(), lr=spec.lr, momentum=momentum)
+    kwargs = {"adam": {"eps": spec.adam_eps}, "momentum": {"momentum": spec.momentum}}
+    return make_optimizer(
+        spec.optimizer, model.parameters(), spec.lr, **kwargs.get(spec.optimizer, {})
+    )
+
+
+def build_grad_method(spec: JobSpec):
+    """The gradient method of ``spec`` (None for "none": the plain training loop)."""
+    if spec.grad_method == "none":
+        return None
+    try:
+        from tinybgn.grad_methods import make_grad_method
+    except ImportError:
+        raise SpecError(
+            f"grad_method {spec.grad_method!r} needs tinybgn.grad_methods (not in this tinybgn)"
+        ) from None
+    kwargs = {"clip_norm": spec.clip_norm} if spec.grad_method == "clip" else {}
+    return make_grad_method(spec.grad_method, **kwargs)
+
+
+#: The per-layer monitor (issue 12, mechanism study): a function
+#: ``training_monitor(model, optimizer, x, y, previous) -> dict`` in :mod:`tinybgn.probes`,
+#: called at every epoch end on the probe batch with the previous epoch's result (or None);
+#: its dicts form ``record["monitor"]``. Without it, monitored specs are refused before training
+#: (:func:`check_runnable`), never stored without their monitor.
+MONITOR_HOOK = "training_monitor"
+
+
+def _monitor_hook(spec: JobSpec) -> Callable | None:
+    if not spec.monitor:
+        return None
+    import tinybgn.probes
+
+    hook = getattr(tinybgn.probes, MONITOR_HOOK, None)
+    if hook is None:
+        raise SpecError(f"monitor = true needs tinybgn.probes.{MONITOR_HOOK} (not in this tinybgn)")
+    return hook
+
+
+def _monitor(spec: JobSpec, model, optimizer, ds) -> tuple[list | None, Callable | None]:
+    """``(record["monitor"] list, progress callback)`` for a monitored spec."""
+    hook = _monitor_hook(spec)
+    if hook is None:
+        return None, None
+    import tinybgn.probes
+
+    if hasattr(tinybgn.probes, "snapshot_weights"):  # so epoch 1 gets its update size too
+        tinybgn.probes.snapshot_weights(model)
+    xp, yp = probe_batch(ds.x_train, ds.y_train, spec.probe_batch)
+    epochs: list[dict] = []
+
+    def at_epoch_end(epoch_record) -> None:
+        previous = epochs[-1] if epochs else None
+        epochs.append({"epoch": epoch_record.epoch, **hook(model, optimizer, xp, yp, previous)})
+
+    return epochs, at_epoch_end
+
+
+def blas_threads() -> int | None:
+    """The BLAS thread count of this process, where :mod:`tinybgn.blas` can read it."""
+    try:
+        from tinybgn.blas import num_threads
+    except ImportError:
+        return None
+    return num_threads()
+
+
+# -- one job -------------------------------------------------------------------------------------
+def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
+    """Run one training job and return its JSON-able record (called inside a worker).
+
+    Record fields: ``id``, ``spec`` (all keys), ``accuracy`` (test accuracy after the last
+    epoch, None if diverged), ``val_accuracy`` / ``val_loss`` (the same on the validation split;
+    None without one), ``test_loss``, ``top_class_fraction`` (share of test predictions in the
+    most-predicted class), ``history`` (per epoch), ``diverged`` (None or where/when),
+    ``train_seconds`` (sum of per-epoch training time), ``seconds_per_epoch`` (median),
+    ``probe`` (probe jobs), ``monitor`` (monitored jobs), and the fields of TIMING_FIELDS;
+    ``worker`` holds host, pid, blas_threads and tinybgn_commit.
+    """
+    from tinybgn.probes import dense_weights, gradient_norms, weight_change, with_bgn
+    from tinybgn.train import evaluate, train
+
+    tic = time.perf_counter()
+    spec = JobSpec.from_dict(spec_dict)
+    ds = load_job_data(spec, data_dir)
+    model = build_model(spec, in_features=ds.x_train.shape[1])
+    optimizer = build_optimizer(spec, model)
+    grad_method = build_grad_method(spec)
+    monitor, at_epoch_end = _monitor(spec, model, optimizer, ds)
     w0 = dense_weights(model) if spec.probe else None
+    extra = {} if grad_method is None else {"grad_method": grad_method}
     history = train(
         model,
         ds.x_train,
@@ -219,15 +306,24 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
         ds.y_test,
         epochs=spec.epochs,
         batch_size=spec.batch_size,
-        lr=spec.lr,
-        eps=spec.adam_eps,
         seed=spec.seed,
+        optimizer=optimizer,  # it holds lr (and Adam's eps)
+        progress=at_epoch_end,
+        **extra,
     )
     final = history.final if history.diverged is None else None
+    val = None
+    if final is not None and ds.x_val is not None:
+        try:
+            val = evaluate(model, ds.x_val, ds.y_val)
+        except NonFiniteError:  # finite on test, not on validation: no validation score
+            val = None
     record = {
         "id": spec.id,
         "spec": spec.to_dict(),
         "accuracy": None if final is None else final.test_accuracy,
+        "val_accuracy": None if val is None else float(val["accuracy"]),
+        "val_loss": None if val is None else float(val["loss"]),
         "test_loss": None if final is None else final.test_loss,
         "top_class_fraction": None if final is None else final.top_class_fraction,
         "history": history.to_dict(),
@@ -245,6 +341,8 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
                     "weight": norms["weight"].tolist(),
                 }
         record["probe"] = probe
+    if monitor is not None:
+        record["monitor"] = monitor
     seconds = [e["seconds"] for e in record["history"]["epochs"]]
     record.update(
         train_seconds=float(sum(seconds)),
@@ -253,6 +351,7 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
         worker={
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "blas_threads": blas_threads(),
             "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
             "tinybgn_commit": code_version(),
         },
@@ -287,59 +386,6 @@ def code_version() -> str | None:
     return (head + ("+dirty" if dirty else "")) or None
 
 
-# -- the store -----------------------------------------------------------------------------------
-class JsonlStore:
-    """Append-only JSONL file of job records, one per line, keyed by ``record["id"]``.
-
-    Opening the store cuts off a torn last line (left by a process killed mid-write), so the
-    next append starts on a fresh line. Reading skips lines that are not valid JSON.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._repair()
-        self.records: dict[str, dict] = {r["id"]: r for r in self._read()}
-
-    def _repair(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as f:
-                f.truncate(keep)
-
-    def _read(self) -> Iterator[dict]:
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record, dict) and "id" in record:
-                    yield record
-
-    def __contains__(self, job_id: str) -> bool:
-        return job_id in self.records
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def get(self, job_id: str) -> dict | None:
-        return self.records.get(job_id)
-
-    def append(self, record: dict) -> None:
-        line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-        self.records[record["id"]] = record
-
-
 def comparable(record: dict) -> dict:
     """``record`` without the fields that depend on timing or on the machine.
 
@@ -356,8 +402,10 @@ def comparable(record: dict) -> dict:
 
 
 def load_comparable(path: str | os.PathLike) -> list[dict]:
-    """All records of a JSONL file, timing fields removed, sorted by id."""
-    return sorted((comparable(r) for r in JsonlStore(path).records.values()), key=lambda r: r["id"])
+    """All records of a JSONL(.gz) file, timing fields removed, sorted by id. Read-only: the
+    file is never changed (bad lines are skipped; :func:`read_records` lists them)."""
+    records, _ = read_records(path)
+    return sorted((comparable(r) for r in records.values()), key=lambda r: r["id"])
 
 
 # -- the sweep -----------------------------------------------------------------------------------
@@ -379,8 +427,11 @@ def single_threaded_blas_env() -> Iterator[None]:
 class Progress:
     """Prints one line per finished run: count, what ran, its result, elapsed time and ETA."""
 
-    def __init__(self, total: int, label: str = "", quiet: bool = False, stream=None) -> None:
-        self.total, self.label, self.quiet = total, label, quiet
+    def __init__(
+        self, total: int, label: str = "", quiet: bool = False, stream=None, keys=None
+    ) -> None:
+        """``keys``: the spec keys that vary in the sweep; each line names their values."""
+        self.total, self.label, self.quiet, self.keys = total, label, quiet, keys
         self.stream = stream or sys.stderr
         self.done, self.start = 0, time.monotonic()
 
@@ -395,10 +446,12 @@ class Progress:
         elif record["diverged"] is not None:
             d = record["diverged"]
             result = f"diverged (epoch {d['epoch']}, {d['stage']} layer {d['layer_index']})"
+        elif record["accuracy"] is None:  # 0 epochs: measured at initialisation
+            result = "probed at initialisation"
         else:
             result = f"acc {record['accuracy']:.4f} ({record['train_seconds']:.1f} s)"
         print(
-            f"[{self.label}{self.done:>4}/{self.total}] {spec.describe()}: {result} | "
+            f"[{self.label}{self.done:>4}/{self.total}] {spec.describe(self.keys)}: {result} | "
             f"elapsed {_hms(elapsed)}, ETA {_hms(eta)}",
             file=self.stream,
             flush=True,
@@ -412,12 +465,47 @@ def _hms(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
+def single_thread_blas() -> int | None:
+    """Make this process's BLAS use one thread, where :mod:`tinybgn.blas` can; return the
+    previous count (None if unknown or not settable)."""
+    try:
+        from tinybgn.blas import set_num_threads
+    except ImportError:
+        return None
+    return set_num_threads(1)
+
+
+def worker_init(parent_pid: int, poll_seconds: float = 0.5) -> None:
+    """Run in every local worker at start: single-threaded BLAS, and exit when the parent dies.
+
+    A worker busy with a 20-epoch run would otherwise go on computing for minutes after the
+    parent was killed (``kill -9`` gives it no chance to stop its pool), and idle workers would
+    wait forever. A daemon thread checks every ``poll_seconds`` whether the parent is still our
+    parent (an orphan is re-parented, so ``os.getppid()`` changes) and ends the process with
+    ``os._exit``: nothing of a dead parent's sweep is worth finishing, its store is not written.
+    """
+    single_thread_blas()
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tinybgn-parent-watch", daemon=True).start()
+
+
 def default_executor(workers: int) -> ProcessPoolExecutor:
-    """A local pool of ``workers`` fresh (``spawn``) processes. Create it inside
-    :func:`single_threaded_blas_env` so each worker's BLAS starts single-threaded."""
+    """A local pool of ``workers`` fresh (``spawn``) processes running :func:`worker_init`.
+    Create it inside :func:`single_threaded_blas_env` so each worker's BLAS starts
+    single-threaded."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_init,
+        initargs=(os.getpid(),),
+    )
 
 
 def run_sweep(
@@ -442,6 +530,10 @@ def run_sweep(
     """
     specs = list(dict.fromkeys(specs))  # drop duplicates, keep order
     todo = sorted((s for s in specs if s.id not in store), key=lambda s: -s.cost())
+    kinds = {(s.builder, s.bgn_kappa, s.bgn_every, s.bgn_scope, s.grad_method, s.monitor): s
+             for s in todo}  # fmt: skip
+    for spec in kinds.values():
+        check_runnable(spec)
     data_dir = None if data_dir is None else str(data_dir)
     failures: list[str] = []
     first_traceback = ""

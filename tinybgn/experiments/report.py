@@ -3,11 +3,13 @@
 Order of work (each training run is a job, see :mod:`tinybgn.experiments.jobs`)::
 
     load the data once here (to fix the split and describe it; workers reload it)
-    Figure 1            gradient norms at initialisation          computed here, no training
-    phase 1 (parallel)  Table 1 learning-rate search + eps sweep  -> runs.jsonl
-    best rate per cell  from the stored search runs
+    phase 1 (parallel)  Table 1 learning-rate search + eps sweep
+                        + 0-epoch probes (Figure 1)                 -> runs.jsonl
+    best rate per cell  from the stored search runs (validation, or test for "paper")
     phase 2 (parallel)  Table 1 final runs + probed runs (Figs 2-3)  -> runs.jsonl
-    write               table1.md, timing.md, eps_sweep.md, figures, CSV/JSON, protocol
+    write               protocol.json / protocol.md (how the runs were made), then every
+                        table and figure from the stored runs with tinybgn report's code
+                        (:func:`tinybgn.experiments.analysis.build_report`)
 
 Everything is appended to ``<out>/runs.jsonl`` as it finishes, so rerunning the same command
 after a crash redoes only the missing runs and writes the same numbers.
@@ -20,7 +22,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from concurrent.futures import Executor
 from dataclasses import asdict
 from pathlib import Path
@@ -28,81 +29,80 @@ from pathlib import Path
 import numpy as np
 
 import tinybgn
-from tinybgn.experiments import eps_sweep, figures, table1
+from tinybgn.errors import TinyBGNError
+from tinybgn.experiments import eps_sweep, table1
+from tinybgn.experiments.analysis import build_report
 from tinybgn.experiments.jobs import (
     BLAS_SINGLE_THREAD,
-    JsonlStore,
     Progress,
     code_version,
-    data_fingerprint,
-    derive_seed,
     executor_for,
     machine_info,
-    probe_batch,
     run_sweep,
 )
 from tinybgn.experiments.presets import Preset
+from tinybgn.experiments.store import JsonlStore
+from tinybgn.experiments.sweep import data_source, plan_data
 from tinybgn.experiments.table1 import configs
+from tinybgn.files import atomic_write_text
 
 
-def load_planned_data(preset: Preset, data_dir=None, stream=None):
-    """Load the preset's dataset once; return ``(dataset, job data fields, warning or None)``.
+def load_planned_data(preset: Preset, data_dir=None, stream=None, *, download: bool = True):
+    """Load the preset's dataset once; return ``(dataset, job data fields, warning or None)``
+    (see :func:`tinybgn.experiments.sweep.plan_data`)."""
+    return plan_data(
+        preset.dataset,
+        preset.n_train,
+        preset.n_val,
+        preset.n_test,
+        data_dir,
+        download=download,
+        fallback=preset.fallback,
+        stream=stream,
+    )
 
-    When only one labelled split exists (e.g. just MNIST's 10k test files), ``load_dataset``
-    carves train/test out of it and warns; the warning is printed to ``stream`` and returned, so
-    the protocol can say so. Workers then load with ``split="carve"`` - the same carving.
-    """
-    from tinybgn.data import CarvedSplitWarning, load_dataset
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CarvedSplitWarning)
-        ds = load_dataset(
-            preset.dataset, data_dir, n_train=preset.n_train, n_test=preset.n_test, seed=0
-        )
-    message = None
-    for w in caught:
-        if issubclass(w.category, CarvedSplitWarning):
-            message = str(w.message)
-            print(f"WARNING: {message}", file=stream or sys.stderr, flush=True)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    fields = {
-        "dataset": ds.info["name"],
-        "data_split": "standard" if ds.info["split"] == "standard" else "carve",
-        "n_train": preset.n_train,
-        "n_test": preset.n_test,
-        "data_seed": 0,
-        "data_fingerprint": data_fingerprint(ds.info),
+def check_out_dir(out: Path) -> None:
+    """Fail before any training if ``out`` cannot hold the results (a file, not writable)."""
+    if out.exists() and not out.is_dir():
+        raise TinyBGNError(f"--out {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise TinyBGNError(f"cannot write results to {out}: {err.strerror or err}") from None
+
+
+def dry_run(preset: Preset, *, data_dir=None, download=True, workers=2, stream=None) -> dict:
+    """Plan the preset's runs and print their number and projected wall time on ``workers``
+    workers from the measured step times (:mod:`tinybgn.experiments.timing`); train nothing."""
+    from tinybgn.experiments.sweep import _cost, hms, projected_wall_seconds
+
+    preset.validate()
+    stream = stream or sys.stderr
+    ds, data, _ = load_planned_data(preset, data_dir, stream, download=download)
+    placeholder = {c: preset.lr_grid[0] for c in configs(preset)}  # the best rates are unknown
+    phases = {
+        "search": table1.search_specs(preset, data),
+        "final": table1.final_specs(preset, data, placeholder),
+        "probes": table1.probe_specs(preset, data, placeholder)
+        + table1.init_probe_specs(preset, data),
+        "eps": eps_sweep.eps_specs(preset, data),
     }
-    return ds, fields, message
-
-
-def figure1_data(preset: Preset, ds) -> dict:
-    """||delta|| and ||grad_W|| per layer at initialisation for every activation and variant.
-
-    Weights come from run 0's seed of the figure depth, so they are the very networks that
-    the probed runs of Figures 2-3 start from.
-    """
-    xp, yp = probe_batch(ds.x_train, ds.y_train, preset.probe_batch)
-    data: dict = {}
-    for act in preset.activations:
-        data[act] = {}
-        for bn in (False, True):
-            for bgn in (False, True):
-                model = tinybgn.mlp(
-                    in_features=ds.x_train.shape[1],
-                    hidden=(preset.width,) * preset.figure_depth,
-                    activation=act,
-                    batchnorm=bn,
-                    bgn=bgn,
-                    seed=derive_seed("table1", act, preset.figure_depth, 0),
-                )
-                norms = tinybgn.gradient_norms(model, xp, yp)
-                data[act][figures.variant_name(bn, bgn)] = {
-                    "delta": norms["delta"].tolist(),
-                    "weight": norms["weight"].tolist(),
-                }
-    return data
+    costs = {name: [_cost(s, ds) for s in specs] for name, specs in phases.items()}
+    every = [c for cs in costs.values() for c in cs]
+    wall = projected_wall_seconds(every, workers)
+    parts = ", ".join(f"{len(cs)} {name}" for name, cs in costs.items())
+    print(
+        f"preset {preset.name}: {len(every)} runs ({parts}) on {data_source(ds.info)} "
+        f"({ds.info['n_train']} train / {ds.info.get('n_val', 0)} validation / "
+        f"{ds.info['n_test']} test); {sum(every) / 3600:.2f} core-hours; projected wall time on "
+        f"{workers} workers: {hms(wall)} (from measured step times, tinybgn.experiments.timing)",
+        file=stream,
+    )
+    return {"runs": len(every), "core_seconds": sum(every), "projected_wall_seconds": wall}
 
 
 def reproduce(
@@ -110,6 +110,7 @@ def reproduce(
     out_dir: str | Path,
     *,
     data_dir: str | Path | None = None,
+    download: bool = True,
     executor: Executor | None = None,
     workers: int = 2,
     quiet: bool = False,
@@ -118,42 +119,42 @@ def reproduce(
     """Run (or resume) the whole reproduction of ``preset`` and write its report to ``out_dir``.
 
     ``executor``: any ``concurrent.futures.Executor`` (default: a local pool of ``workers``
-    processes). Returns a dict with the output paths and the headline numbers.
+    processes). ``download=False``: never download a missing dataset. Returns a dict with the
+    output paths and the headline numbers. The store is locked for the whole invocation (a
+    second ``reproduce`` into the same folder fails at once with a clear message).
     """
     preset.validate()
     stream = stream or sys.stderr
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
+    with JsonlStore(out / "runs.jsonl") as store:
+        return _reproduce(preset, out, store, data_dir, download, executor, workers, quiet, stream)
+
+
+def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet, stream) -> dict:
     wall0 = time.monotonic()
     load_start = _load_average()
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
 
-    ds, data, carve_warning = load_planned_data(preset, data_dir, stream)
+    ds, data, carve_warning = load_planned_data(preset, data_dir, stream, download=download)
     worker_data_dir = ds.info["directory"]
     counts = np.bincount(ds.y_test, minlength=10)
     majority = float(counts.max() / counts.sum())
-    store = JsonlStore(out / "runs.jsonl")
     ids_before = set(store.records)
     if not quiet:
-        print(f"data: {ds.info['name']} {ds.info['split']} from {worker_data_dir}", file=stream)
-
-    # Figure 1 - at initialisation, no training needed.
-    fig1 = figure1_data(preset, ds)
-    _write_json(out / "figure1.json", fig1)
-    figures.write_curves_csv(fig1, out / "figure1.csv", keys=("delta", "weight"))
-    figures.gradient_figure(
-        fig1,
-        f"Figure 1 - gradient norms at initialisation, {preset.figure_depth} hidden layers "
-        f"(batch of {preset.probe_batch})",
-        out / "figure1.png",
-    )
+        print(f"data: {data_source(ds.info)}; {ds.info['split']}", file=stream)
 
     # Both phases share one pool: its workers import the engine once, so every run of this
     # invocation uses the same code even if the files change meanwhile.
     commit_start = code_version()
     with executor_for(executor, workers) as pool:
-        # Phase 1 - learning-rate search and the eps sweep (independent of each other).
-        phase1 = table1.search_specs(preset, data) + eps_sweep.eps_specs(preset, data)
+        # Phase 1 - learning-rate search, the eps sweep and Figure 1's networks at
+        # initialisation (0-epoch probe runs, so a report can be rebuilt from the store alone).
+        phase1 = (
+            table1.search_specs(preset, data)
+            + eps_sweep.eps_specs(preset, data)
+            + table1.init_probe_specs(preset, data)
+        )
         run_sweep(
             phase1,
             store,
@@ -173,86 +174,22 @@ def reproduce(
         )
     wall = time.monotonic() - wall0
 
-    # Table 1 and timings.
-    cells = table1.cell_records(preset, data, best, store)
-    summary = {c: table1.summarize(r) for c, r in cells.items()}
     steps = math.ceil(ds.info["n_train"] / preset.batch_size)
     if executor is None:
         concurrency = f"{workers} worker processes ran concurrently, 1 BLAS thread each"
     else:
         concurrency = f"runs on {type(executor).__name__}"
-    (out / "table1.md").write_text(table1.table1_markdown(preset, summary, best, majority))
-    (out / "timing.md").write_text(table1.timing_markdown(preset, summary, steps, concurrency))
-    _write_json(
-        out / "table1.json",
-        {
-            "cells": [
-                {
-                    "activation": a,
-                    "depth": d,
-                    "batchnorm": bn,
-                    "bgn": bgn,
-                    "best_lr": best[(a, d, bn, bgn)],
-                    **summary[(a, d, bn, bgn)],
-                    "paper": table1.PAPER_TABLE1.get((a, bn, bgn), {}).get(d),
-                }
-                for a, d, bn, bgn in configs(preset)
-            ],
-            "majority_class_baseline": majority,
-        },
-    )
-
-    # Figures 2 and 3 from the probed runs.
-    fig2: dict = {}
-    fig3: dict = {}
-    for spec in table1.probe_specs(preset, data, best):
-        probe = store.get(spec.id)["probe"]
-        fig3.setdefault(spec.activation, {})[figures.variant_name(spec.batchnorm, spec.bgn)] = (
-            probe["weight_change"]
-        )
-        if not spec.bgn:
-            for bgn in (False, True):
-                if f"trained_bgn{int(bgn)}" in probe:
-                    name = figures.variant_name(spec.batchnorm, bgn)
-                    fig2.setdefault(spec.activation, {})[name] = probe[f"trained_bgn{int(bgn)}"]
-    _write_json(out / "figure2.json", fig2)
-    _write_json(out / "figure3.json", fig3)
-    if fig2:
-        figures.write_curves_csv(fig2, out / "figure2.csv", keys=("delta", "weight"))
-        figures.gradient_figure(
-            fig2,
-            f"Figure 2 - gradient norms after {preset.epochs} epochs trained without BGN "
-            f"(BGN variants: same weights, measured with BGN inserted)",
-            out / "figure2.png",
-        )
-    figures.write_curves_csv(fig3, out / "figure3.csv")
-    figures.weight_change_figure(
-        fig3,
-        f"Figure 3 - mean |ΔW| per layer after {preset.epochs} epochs, "
-        f"{preset.figure_depth} hidden layers",
-        out / "figure3.png",
-    )
-
-    # The eps study.
-    eps_sum = eps_sweep.eps_summary(preset, data, store)
-    (out / "eps_sweep.md").write_text(eps_sweep.eps_markdown(preset, eps_sum, majority))
-    rows = eps_sweep.eps_rows(preset, eps_sum)
-    figures.write_rows_csv(rows, out / "eps_sweep.csv")
-    figures.eps_figure(
-        rows,
-        majority,
-        f"Adam eps vs BGN: {preset.eps_depth} layers, lr {preset.eps_lr:g}, "
-        f"{preset.eps_seeds} seeds",
-        out / "eps_sweep.png",
-    )
 
     # The protocol actually used.
     planned = phase1 + phase2
     protocol = {
+        "epochs": preset.epochs,
+        "selection": preset.selection,
         "preset": {k: v for k, v in asdict(preset).items()},
         "lr_grid": preset.lr_grid,
         "data": {
             **ds.info,
+            "source": data_source(ds.info),
             "carved_split_warning": carve_warning,
             "fingerprint": data["data_fingerprint"],
             "majority_class_baseline": majority,
@@ -271,8 +208,16 @@ def reproduce(
             "evaluation": "test accuracy after the last epoch (no epoch selection)",
             "seeds": "derive_seed('table1', activation, depth, run) - paired over rates and "
             "BN/BGN variants; eps sweep: derive_seed('eps', activation, run)",
-            "lr_selection": "highest mean test accuracy of the search runs (diverged = 0; "
-            "ties -> smaller rate). NB: the test split is used for selection, as in the paper",
+            "selection": preset.selection,
+            "lr_selection": (
+                "highest mean test accuracy of the search runs (diverged = 0; ties -> smaller "
+                "rate); the search runs at the best rate are counted in the cell. NB: the test "
+                "split is used for selection, as in the paper (selection = 'paper')"
+                if preset.selection == "paper"
+                else "highest mean validation accuracy of the search runs (diverged = 0; ties "
+                "-> smaller rate); Table 1 reports the test accuracy of the final runs only "
+                "(selection = 'validation')"
+            ),
             "probe_batch": f"{preset.probe_batch} training examples (default_rng(0))",
         },
         "execution": {
@@ -296,11 +241,12 @@ def reproduce(
             **machine_info(),
         },
     }
-    _write_json(out / "protocol.json", protocol)
-    (out / "protocol.md").write_text(protocol_markdown(protocol))
+    write_json(out / "protocol.json", protocol)  # the runner's part; the report nests it
+    atomic_write_text(out / "protocol.md", protocol_markdown(protocol))
+    report = build_report(list(store.records.values()), out, protocol=protocol)
     if not quiet:
         print(f"report written to {out} ({_hms(wall)})", file=stream)
-    return {"out_dir": str(out), "summary": summary, "best": best, "wall_seconds": wall}
+    return {**report, "best": best, "wall_seconds": wall}
 
 
 def _load_average() -> float | None:
@@ -320,8 +266,10 @@ def _hms(seconds: float) -> str:
     return f"{m}m{s:02d}s"
 
 
-def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=False, default=_json_default) + "\n")
+def write_json(path: Path, obj) -> None:
+    """``obj`` as indented JSON, written atomically (:mod:`tinybgn.files`)."""
+    text = json.dumps(obj, indent=1, sort_keys=False, default=_json_default)
+    atomic_write_text(path, text + "\n")
 
 
 def _json_default(o):
@@ -337,10 +285,12 @@ def protocol_markdown(p: dict) -> str:
     lines = [
         f"# Protocol of this report (preset `{pr['name']}`)",
         "",
-        f"- **Data**: {d['name']}, split: **{d['split']}**; {d['n_train']} train / "
-        f"{d['n_test']} test examples; folder `{d['directory']}` (found via {d['found_via']}); "
-        f"fingerprint {d['fingerprint']}.",
+        f"- **Data**: {d['source']}; {d['name']}, split: **{d['split']}**; {d['n_train']} "
+        f"train / {d.get('n_val', 0)} validation / {d['n_test']} test examples; folder "
+        f"`{d['directory']}` (found via {d['found_via']}); fingerprint {d['fingerprint']}.",
     ]
+    if d.get("validation"):
+        lines.append(f"- Validation: {d['validation']}")
     if d.get("carved_split_warning"):
         lines.append(f"- **Warning**: {d['carved_split_warning']}")
     if d.get("subsets"):

@@ -1,14 +1,19 @@
-"""Table 1 of the paper: plan the runs, pick the best learning rate, aggregate, write markdown.
+"""Table 1 of the paper: plan the runs and pick the best learning rate (the tables themselves
+are built from the stored runs by :mod:`tinybgn.experiments.analysis`).
 
 Protocol (section 4), for every cell (activation, BN, BGN, depth):
 
 1. **search**: train ``search_runs`` networks at each of the ``lr_count`` log-spaced rates in
-   [lr_min, lr_max]; the best rate has the highest mean test accuracy. A diverged run counts
-   as accuracy 0 here, so a rate that diverges is not chosen; ties go to the smaller rate.
+   [lr_min, lr_max]; the best rate has the highest mean *validation* accuracy
+   (``selection="validation"``), or the highest mean *test* accuracy (``selection="paper"``,
+   the paper's procedure). A diverged run counts as accuracy 0 here, so a rate that diverges
+   is not chosen; ties go to the smaller rate.
 2. **final**: train ``final_runs`` more networks at the best rate (new seeds).
-3. report mean +- std (``np.std``, ddof=0) of the ``search_runs + final_runs`` accuracies at the
-   best rate (5 + 10 = 15 in the paper). Diverged runs are left out of mean and std and counted
-   in the cell.
+3. report the mean and sample sd (ddof=1) of the test accuracies of the final runs
+   (``"validation"``: runs that did not choose the rate), or of the ``search_runs +
+   final_runs`` runs at the best rate (``"paper"``: 5 + 10 = 15 in the paper, biased upwards
+   since the search runs were picked by their test score). Diverged runs are left out of mean
+   and sd and counted in the cell.
 
 Seeds are *paired*: run ``r`` of a given (activation, depth) uses the seed
 ``derive_seed("table1", activation, depth, r)`` for all rates and all four BN/BGN variants, so
@@ -18,10 +23,9 @@ rate, not from the draw.
 
 from __future__ import annotations
 
-import numpy as np
-
-from tinybgn.experiments.jobs import JobSpec, derive_seed
 from tinybgn.experiments.presets import Preset
+from tinybgn.experiments.spec import JobSpec
+from tinybgn.experiments.sweep import make_spec
 
 #: The paper's Table 1, as printed: activation, BN, BGN, then mean ± std at 30/60/90/120 layers.
 PAPER_TABLE1_TEXT = """
@@ -54,18 +58,6 @@ def _parse_paper_table(text: str) -> dict[tuple[str, bool, bool], dict[int, tupl
 #: (activation, BN, BGN) -> {depth: (mean, std)}.
 PAPER_TABLE1 = _parse_paper_table(PAPER_TABLE1_TEXT)
 
-#: The paper's timing example (section 5): 90 layers, ReLU, seconds per 20-epoch training.
-PAPER_TIMES_90_RELU = {
-    (False, False): (40.00, 0.31),
-    (False, True): (50.83, 2.24),
-    (True, False): (118.00, 0.82),
-    (True, True): (127.78, 0.90),
-}
-
-#: A run whose most-predicted class takes at least this share of the test predictions is
-#: counted as "predicts one class".
-ONE_CLASS = 0.95
-
 Config = tuple[str, int, bool, bool]
 
 
@@ -74,30 +66,21 @@ def configs(preset: Preset) -> list[Config]:
     return [
         (act, depth, bn, bgn)
         for act in preset.activations
-        for bn in (False, True)
+        for bn in preset.batchnorms
         for bgn in (False, True)
         for depth in preset.depths
     ]
 
 
-def _spec(preset: Preset, data: dict, config: Config, lr: float, run: int, **kw) -> JobSpec:
+def _variant(preset: Preset, config: Config) -> dict:
     act, depth, bn, bgn = config
-    return JobSpec(
-        study=kw.pop("study", "table1"),
-        activation=act,
-        depth=depth,
-        batchnorm=bn,
-        bgn=bgn,
-        lr=lr,
-        seed=derive_seed("table1", act, depth, run),
-        run=run,
-        epochs=preset.epochs,
-        batch_size=preset.batch_size,
-        adam_eps=preset.adam_eps,
-        width=preset.width,
-        **data,
-        **kw,
-    )
+    return {**preset.grid().fixed, "activation": act, "depth": depth, "batchnorm": bn, "bgn": bgn}
+
+
+def _spec(preset: Preset, data: dict, config: Config, lr: float, run: int, **kw) -> JobSpec:
+    """Run ``run`` of a cell at rate ``lr``: the preset's grid (:meth:`Preset.grid`) makes it,
+    so ``tinybgn sweep`` on the preset's TOML file plans exactly these runs."""
+    return make_spec(preset.grid(), _variant(preset, config), lr, run, data, **kw)
 
 
 def search_specs(preset: Preset, data: dict) -> list[JobSpec]:
@@ -112,24 +95,21 @@ def search_specs(preset: Preset, data: dict) -> list[JobSpec]:
 
 
 def best_lrs(preset: Preset, data: dict, store) -> dict[Config, float]:
-    """The best rate of every cell from the stored search runs (diverged = accuracy 0)."""
-    best = {}
-    for config in configs(preset):
-        scores = []
-        for lr in preset.lr_grid:
-            accs = [
-                _accuracy_or_zero(store.get(_spec(preset, data, config, lr, run).id))
-                for run in range(preset.search_runs)
-            ]
-            scores.append(np.mean(accs))
-        best[config] = preset.lr_grid[int(np.argmax(scores))]  # argmax: first = smallest rate
-    return best
-
-
-def _accuracy_or_zero(record: dict | None) -> float:
-    if record is None:
-        raise KeyError("a search run is missing from the store; run the search phase first")
-    return 0.0 if record["accuracy"] is None else record["accuracy"]
+    """The best rate of every cell from the stored search runs: highest mean validation
+    accuracy (``selection="paper"``: test accuracy); diverged = 0; ties -> smaller rate."""
+    search = preset.grid().search
+    return {
+        config: search.best(
+            {
+                lr: [
+                    store.get(_spec(preset, data, config, lr, run).id)
+                    for run in range(preset.search_runs)
+                ]
+                for lr in preset.lr_grid
+            }
+        )
+        for config in configs(preset)
+    }
 
 
 def final_specs(preset: Preset, data: dict, best: dict[Config, float]) -> list[JobSpec]:
@@ -161,165 +141,30 @@ def probe_specs(preset: Preset, data: dict, best: dict[Config, float]) -> list[J
     ]
 
 
-def cell_records(preset: Preset, data: dict, best: dict[Config, float], store) -> dict:
-    """Config -> the records of its runs at the best rate (search + final)."""
-    out = {}
-    for config in configs(preset):
-        runs = range(preset.search_runs + preset.final_runs)
-        out[config] = [store.get(_spec(preset, data, config, best[config], r).id) for r in runs]
-    return out
-
-
-def summarize(records: list[dict]) -> dict:
-    """mean/std of accuracy over non-diverged runs, count of diverged and one-class runs."""
-    ok = [r for r in records if r is not None and r["accuracy"] is not None]
-    accs = np.array([r["accuracy"] for r in ok])
-    top = np.array([r["top_class_fraction"] for r in ok])
-    return {
-        "n": len(records),
-        "n_ok": len(ok),
-        "diverged": sum(1 for r in records if r is not None and r["diverged"] is not None),
-        "mean": float(accs.mean()) if len(ok) else None,
-        "std": float(accs.std()) if len(ok) else None,
-        "accuracies": accs.tolist(),
-        "top_class_fraction_mean": float(top.mean()) if len(ok) else None,
-        "one_class_runs": int(np.sum(top >= ONE_CLASS)),
-        "train_seconds_median": float(np.median([r["train_seconds"] for r in ok])) if ok else None,
-    }
-
-
-def _fmt(mean: float | None, std: float | None) -> str:
-    return "diverged" if mean is None else f"{mean:.3f} ± {std:.3f}"
-
-
-def _grid(preset: Preset, cell) -> list[str]:
-    """A markdown table with one row per (activation, BN, BGN) and one column per depth;
-    ``cell(act, depth, bn, bgn)`` gives each entry."""
-    depths = preset.depths
-    lines = [
-        "| activation | BN | BGN | " + " | ".join(f"{d} layers" for d in depths) + " |",
-        "|---|---|---|" + "---|" * len(depths),
-    ]
-    for act, bn, bgn in _rows(preset):
-        cells = [cell(act, d, bn, bgn) for d in depths]
-        lines.append(f"| {act} | {bn} | {bgn} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def table1_markdown(preset: Preset, summary: dict, best: dict, majority: float) -> str:
-    """Our Table 1 beside the paper's, plus best rates and one-class counts, as markdown.
-
-    Each cell: ``ours (paper)``; the best mean per activation and depth is bold, as in the paper.
-    """
-    n_runs = preset.search_runs + preset.final_runs
-    bold = _best_per_group(preset, summary)
-
-    def accuracy(act, d, bn, bgn):
-        s = summary[(act, d, bn, bgn)]
-        ours = _fmt(s["mean"], s["std"])
-        if s["diverged"]:
-            ours += f" ({s['diverged']} div.)"
-        if (act, d, bn, bgn) in bold:
-            ours = f"**{ours}**"
-        paper = PAPER_TABLE1.get((act, bn, bgn), {}).get(d)
-        return ours + (f" ({paper[0]:.3f} ± {paper[1]:.3f})" if paper else "")
-
-    def one_class(act, d, bn, bgn):
-        s = summary[(act, d, bn, bgn)]
-        top = s["top_class_fraction_mean"]
-        return f"{s['one_class_runs']}/{s['n_ok']}" + ("" if top is None else f" ({top:.2f})")
-
-    lines = [
-        f"# Table 1 - test accuracy, mean ± std over {n_runs} runs of {preset.epochs} epochs "
-        f"(paper: 15 runs of 20 epochs)",
-        "",
-        f"Each cell: **ours** (paper). Majority-class baseline of our test split: "
-        f"**{majority:.4f}** (a network that predicts one class scores this; the paper's "
-        f"0.114 is MNIST's largest test class, 1135/10000).",
-        "",
-        *_grid(preset, accuracy),
-        "",
-        f"## Runs that predict one class (≥ {ONE_CLASS:.0%} of test predictions in one class)",
-        "",
-        "Per cell: one-class runs / runs, and the mean share of the most-predicted class.",
-        "",
-        *_grid(preset, one_class),
-        "",
-        "## Best learning rate per cell (highest mean accuracy of the search runs)",
-        "",
-        *_grid(preset, lambda act, d, bn, bgn: f"{best[(act, d, bn, bgn)]:.2e}"),
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _rows(preset: Preset) -> list[tuple[str, bool, bool]]:
+def init_probe_specs(preset: Preset, data: dict) -> list[JobSpec]:
+    """Figure 1: per (activation, BN, BGN) one network of ``figure_depth`` layers with run 0's
+    seed, probed at initialisation (``epochs=0``, study ``"init_probe"``): its record's
+    ``probe["trained_bgn<BGN>"]`` holds ||delta|| and ||grad_W|| per layer. The rate is unused."""
     return [
-        (a, bn, bgn) for a in preset.activations for bn in (False, True) for bgn in (False, True)
-    ]
-
-
-def _best_per_group(preset: Preset, summary: dict) -> set:
-    bold = set()
-    for act in preset.activations:
-        for d in preset.depths:
-            group = [(act, d, bn, bgn) for bn in (False, True) for bgn in (False, True)]
-            means = [
-                (summary[c]["mean"] if summary[c]["mean"] is not None else -1, c) for c in group
-            ]
-            top = max(m for m, _ in means)
-            bold |= {c for m, c in means if m == top and m >= 0}
-    return bold
-
-
-def timing_markdown(preset: Preset, summary: dict, steps_per_epoch: int, workers: str) -> str:
-    """Median training time per epoch of every cell, and the BN and BGN overheads per depth."""
-    depths = preset.depths
-    lines = [
-        f"# Training time (median seconds per epoch of {steps_per_epoch} steps, batch "
-        f"{preset.batch_size}; {workers})",
-        "",
-        "| activation | BN | BGN | " + " | ".join(f"{d} layers" for d in depths) + " |",
-        "|---|---|---|" + "---|" * len(depths),
-    ]
-    per_epoch = {
-        c: (
-            None if s["train_seconds_median"] is None else s["train_seconds_median"] / preset.epochs
+        _spec(
+            preset,
+            data,
+            config,
+            preset.lr_grid[0],
+            0,
+            study="init_probe",
+            epochs=0,
+            probe=True,
+            probe_batch=preset.probe_batch,
         )
-        for c, s in summary.items()
-    }
-    for act, bn, bgn in _rows(preset):
-        cells = []
-        for d in depths:
-            t = per_epoch[(act, d, bn, bgn)]
-            cells.append(
-                "-" if t is None else f"{t:.2f} s ({1000 * t / steps_per_epoch:.2f} ms/step)"
-            )
-        lines.append(f"| {act} | {bn} | {bgn} | " + " | ".join(cells) + " |")
-
-    def ratio(d: int, num: tuple[bool, bool], den: tuple[bool, bool]) -> str:
-        r = [
-            per_epoch[(a, d, *num)] / per_epoch[(a, d, *den)]
-            for a in preset.activations
-            if per_epoch[(a, d, *num)] and per_epoch[(a, d, *den)]
-        ]
-        return f"× {np.median(r):.2f}" if r else "-"
-
-    lines += [
-        "",
-        "## Overheads (median over activations of the time ratio)",
-        "",
-        "| overhead | " + " | ".join(f"{d} layers" for d in depths) + " |",
-        "|---|" + "---|" * len(depths),
+        for config in configs(preset)
+        if config[1] == preset.figure_depth
     ]
-    for name, num, den in [
-        ("BN: BN / none", (True, False), (False, False)),
-        ("BGN: BGN / none", (False, True), (False, False)),
-        ("BGN on top of BN: BN+BGN / BN", (True, True), (True, False)),
-    ]:
-        lines.append(f"| {name} | " + " | ".join(ratio(d, num, den) for d in depths) + " |")
-    lines += [
-        "",
-        "Paper (90 layers, ReLU, 20 epochs of full MNIST, Keras): none 40.00 ± 0.31 s, BGN "
-        "50.83 ± 2.24 s, BN 118.00 ± 0.82 s, BN+BGN 127.78 ± 0.90 s - BN × 2.95, BGN × 1.27.",
-    ]
-    return "\n".join(lines) + "\n"
+
+
+def reported_runs(preset: Preset) -> range:
+    """The run indices a cell's value is computed from: the final runs (selection
+    "validation": the search runs chose the rate, so they are not counted), or the search runs
+    at the best rate plus the final runs ("paper", as the paper did: 5 + 10 = 15)."""
+    first = 0 if preset.selection == "paper" else preset.search_runs
+    return range(first, preset.search_runs + preset.final_runs)

@@ -1,0 +1,169 @@
+"""Runs described by data: spec ids, TOML grids and ``tinybgn sweep`` (issue 12 items 1-2),
+validation splits (issue 11 item 1)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tinybgn.cli import main
+from tinybgn.experiments import JobSpec, SpecError, get_preset, load_grid, read_records
+from tinybgn.experiments import sweep as sw
+from tinybgn.experiments import table1 as t1
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK_STORE = REPO / "docs" / "results" / "quick-rerun" / "runs.jsonl.gz"
+
+
+def test_every_committed_record_keeps_its_id():
+    # read_records rejects a record whose id is not the id of its spec (as rebuilt now)
+    records, bad = read_records(QUICK_STORE)
+    assert len(records) == 388 and bad == []
+    with gzip.open(QUICK_STORE, "rt") as f:
+        spec = JobSpec.from_dict(json.loads(f.readline())["spec"])
+    assert spec.builder == "mlp" and spec.optimizer == "adam" and spec.selection == "paper"
+
+
+def test_the_quick_preset_plans_the_committed_runs():
+    records, _ = read_records(QUICK_STORE)
+    one = next(iter(records.values()))["spec"]
+    data = {k: one[k] for k in ("dataset", "data_split", "n_train", "n_test", "data_seed",
+                                "data_fingerprint")}  # fmt: skip
+    planned = {s.id for s in t1.search_specs(get_preset("quick"), data)}
+    assert planned <= set(records)  # the committed search runs would be reused, not recomputed
+
+
+def test_a_preset_file_is_a_sweep_grid_with_the_same_runs():
+    preset = get_preset("standard")
+    grid = load_grid("standard")  # shipped in the package
+    data = {"dataset": "mnist", "data_split": "carve", "n_val": 1000, "data_fingerprint": "f"}
+    by_sweep = [s.id for s in sw.search_specs(grid, lambda v: data)]
+    assert sorted(by_sweep) == sorted(s.id for s in t1.search_specs(preset, data))
+    assert len(grid.variants()) == 48 and preset.final_runs >= 10 and preset.epochs == 20
+
+
+def test_new_keys_change_the_id_only_when_set():
+    base = dict(study="s", activation="relu", depth=3, batchnorm=False, bgn=True, lr=1e-3,
+                seed=1, run=0, epochs=1, batch_size=32)  # fmt: skip
+    a = JobSpec(**base)
+    assert JobSpec(**base, optimizer="adam", bgn_every=1).id == a.id
+    ids = {a.id, JobSpec(**base, bgn_kappa=1).id, JobSpec(**base, optimizer="sgd").id,
+           JobSpec(**base, grad_method="clip").id, JobSpec(**base, n_val=10).id}  # fmt: skip
+    assert len(ids) == 5
+    assert JobSpec(**{**base, "lr": 1}).id == JobSpec(**{**base, "lr": 1.0}).id  # TOML ints
+    with pytest.raises(SpecError, match="optimizer"):
+        JobSpec(**base, optimizer="adagrad")
+    with pytest.raises(SpecError, match="frozen_bgn"):
+        JobSpec(**{**base, "bgn": False}, grad_method="frozen_bgn")
+
+
+GRID = """
+name = "tiny"
+dataset = "mnist"
+n_train = 200
+n_val = 100
+n_test = 100
+epochs = 1
+batch_size = 32
+depth = 3
+width = 16
+activation = "tanh"
+bgn = true
+bgn_kappa = [1.0, 4.0]
+optimizer = ["adam", "sgd"]
+seeds = 1
+{third}
+"""
+
+
+def _sweep(tmp_path, capsys, third: str, mnist: Path) -> tuple[int, str, Path]:
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID.format(third=third))
+    out = tmp_path / "out"
+    code = main(["sweep", str(grid), "--out", str(out), "--data-dir", str(mnist),
+                 "--no-download", "--workers", "2"])  # fmt: skip
+    return code, capsys.readouterr().err, out
+
+
+def _check_twelve(tmp_path, capsys, third, mnist, varying):
+    code, err, out = _sweep(tmp_path, capsys, third, mnist)
+    assert code == 0, err
+    records, bad = read_records(out / "runs.jsonl")
+    assert len(records) == 12 and not bad
+    assert all(r["val_accuracy"] is not None for r in records.values())  # validation split
+    assert all(f"{k}=" in err for k in varying)  # progress lines name the varying keys
+    cells = json.loads((out / "table1.json").read_text())["cells"]  # the report: a row each
+    assert len(cells) == 12 and len({tuple(c[k] for k in varying) for c in cells}) == 12
+    lines = (out / "runs.jsonl").read_bytes()
+    code, err, _ = _sweep(tmp_path, capsys, third, mnist)
+    assert code == 0 and "] " not in err  # no progress line: nothing was trained
+    assert (out / "runs.jsonl").read_bytes() == lines  # all 12 reused
+
+
+def test_sweep_of_kappa_optimizer_and_lr_runs_12_and_reuses_them(shared_data, tmp_path, capsys):
+    third = "lr = [1e-3, 3e-3, 1e-2]"
+    _check_twelve(tmp_path, capsys, third, shared_data / "mnist", ["bgn_kappa", "optimizer", "lr"])
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tinybgn.grad_methods") is None,
+    reason="tinybgn.grad_methods (the train helper's gradient methods) is not merged yet",
+)
+def test_sweep_of_kappa_optimizer_and_grad_method_runs_12(shared_data, tmp_path, capsys):
+    third = 'lr = 1e-3\ngrad_method = ["none", "block_normalized", "clip"]'
+    varying = ["bgn_kappa", "optimizer", "grad_method"]
+    _check_twelve(tmp_path, capsys, third, shared_data / "mnist", varying)
+
+
+def test_sweep_lr_search_and_bad_grids(shared_data, tmp_path, capsys):
+    grid = tmp_path / "g.toml"
+    grid.write_text(GRID.format(third="[lr_search]\nlrs = [1e-3, 1e-2]\nfinal_runs = 1\n"))
+    out = tmp_path / "o"
+    args = ["sweep", str(grid), "--out", str(out), "--data-dir", str(shared_data / "mnist"),
+            "--no-download", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    records, _ = read_records(out / "runs.jsonl")
+    assert len(records) == 4 * (2 + 1)  # 4 variants x (2 search rates + 1 final run)
+    assert len(json.loads((out / "table1.json").read_text())["cells"]) == 4
+    protocol = json.loads((out / "protocol-tiny.json").read_text())
+    assert protocol["selection"] == "validation" and protocol["data"]["n_val"] == 100
+    grid.write_text('name = "x"\nlr = 1e-3\ndepht = 3\n')
+    assert main(["sweep", str(grid), "--out", str(out)]) == 2
+    assert "unknown keys ['depht']" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "missing.toml"), "--out", str(out)]) == 2
+    grid.write_text(GRID.format(third="[lr_search]\nlrs = [1e-3]").replace("n_val = 100", ""))
+    assert main(["sweep", str(grid), "--out", str(out)]) == 2
+    assert "set n_val > 0" in capsys.readouterr().err  # refused before any training
+    grid.write_text(GRID.format(third="lr = 1e-3\n[lr_search]\nlrs = [1e-3]"))
+    assert main(["sweep", str(grid), "--out", str(out)]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_dry_run_projects_wall_time_without_training(shared_data, tmp_path, capsys):
+    args = ["reproduce", "--preset", "standard", "--dry-run", "--no-download",
+            "--data-dir", str(shared_data / "mnist"), "--out", str(tmp_path / "o")]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "880 runs" in err and "projected wall time on 2 workers" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_grid_this_tinybgn_cannot_run_fails_before_training(
+    shared_data, tmp_path, capsys, monkeypatch
+):
+    import tinybgn.probes
+
+    # as on a tinybgn without the per-layer monitor: monitored runs must not be stored without it
+    monkeypatch.delattr(tinybgn.probes, "training_monitor")
+    grid = tmp_path / "g.toml"
+    grid.write_text(GRID.format(third="lr = 1e-3\nmonitor = true"))
+    out = tmp_path / "o"
+    args = ["sweep", str(grid), "--out", str(out), "--data-dir", str(shared_data / "mnist"),
+            "--no-download", "--quiet"]  # fmt: skip
+    assert main(args) == 2
+    assert "training_monitor" in capsys.readouterr().err
+    assert read_records(out / "runs.jsonl") == ({}, [])  # nothing trained, nothing stored
