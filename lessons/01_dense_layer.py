@@ -22,9 +22,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, save_figure
 
 rng = np.random.default_rng(0)
 EPS = np.finfo(np.float64).eps  # 2.2e-16: the relative rounding error of one float64 operation

@@ -19,9 +19,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, save_figure
 
 rng = np.random.default_rng(0)
 EPS = np.finfo(np.float64).eps

@@ -14,9 +14,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, mnist_dir, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir, save_figure
 from tinybgn.data import load_dataset
 
 SEED = 0
@@ -34,7 +34,7 @@ EPS = np.finfo(np.float64).eps
 # and flattened to 784 features - the paper's permutation-invariant setting.
 
 # %%
-data = load_dataset("mnist", mnist_dir(), split="carve", seed=SEED)
+data = load_dataset("mnist", mnist_dir(), split="carve", seed=SEED, fallback="sample")
 print(data.info["split"])
 x = data.x_train[:BATCH].astype(np.float64)
 labels = data.y_train[:BATCH]

@@ -25,9 +25,9 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, mnist_dir, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir, save_figure
 from tinybgn.data import batches, load_dataset
 
 DEPTH, WIDTH = 90, 64
@@ -46,6 +46,7 @@ data = load_dataset(
     seed=0,
     n_train=2000 if FAST else None,
     n_test=1000 if FAST else None,
+    fallback="sample",
 )
 print(data.info["split"], "|", data.info["subsets"] or "all of it")
 print("train", data.x_train.shape, "test", data.x_test.shape)

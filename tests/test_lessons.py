@@ -28,7 +28,9 @@ SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
 def _needs_data(script: Path) -> bool:
-    return "load_dataset(" in script.read_text(encoding="utf-8")
+    """True if ``script`` loads MNIST without falling back to the embedded sample."""
+    text = script.read_text(encoding="utf-8")
+    return text.count("load_dataset(") > text.count('fallback="sample"')
 
 
 def _data_available() -> bool:

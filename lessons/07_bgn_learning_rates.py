@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 5 - Eqs. (7)-(9): BGN is a per-layer learning rate
+# # Lesson 7 - Eqs. (7)-(9): BGN is a per-layer learning rate
 #
 # Put a BGN layer before the activation of layer K and eq. (6) becomes (eqs. 7-8)
 #
@@ -19,9 +19,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, mnist_dir, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir, save_figure
 from tinybgn.data import load_dataset
 
 SEED = 0
@@ -38,7 +38,7 @@ EPS = np.finfo(np.float64).eps
 # identity (eq. 4), so are the logits and the loss.
 
 # %%
-data = load_dataset("mnist", mnist_dir(), split="carve", seed=SEED)
+data = load_dataset("mnist", mnist_dir(), split="carve", seed=SEED, fallback="sample")
 x = data.x_train[:BATCH].astype(np.float64)
 labels = data.y_train[:BATCH]
 
@@ -230,7 +230,7 @@ axes[1].semilogy(Ks, no_eps["plain"], "k--", lw=0.8, label="either, eps~0")
 axes[1].set(title="first Adam step: mean |dW| per layer", xlabel="Dense layer K")
 axes[1].legend()
 fig.tight_layout()
-save_figure(fig, "05_learning_rates.png")
+save_figure(fig, "07_learning_rates.png")
 
 # %% [markdown]
 # ## What you learned
@@ -253,4 +253,4 @@ save_figure(fig, "05_learning_rates.png")
 #    with its gradients, once with every gradient multiplied by 1e6 before each step. Show that
 #    the weights end up identical - and that with eps = 1e-7 and a factor 1e-9 they do not.
 #
-# Worked solutions: `lessons/solutions/sol05_bgn_learning_rates.py`.
+# Worked solutions: `lessons/solutions/sol07_bgn_learning_rates.py`.

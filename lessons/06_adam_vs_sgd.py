@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 7 - Adam by hand, against SGD
+# # Lesson 6 - Adam by hand, against SGD
 #
 # The paper trains every network with Adam (Kingma & Ba, 2015), and lesson 5 showed that
 # Adam's normalisation interacts with BGN's. Here you write Adam's Algorithm 1 yourself, check
@@ -22,9 +22,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, mnist_dir, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir, save_figure
 from tinybgn.data import batches, load_dataset
 
 SEED = 0
@@ -170,6 +170,7 @@ data = load_dataset(
     seed=SEED,
     n_train=2000 if FAST else 8000,
     n_test=1000 if FAST else 2000,
+    fallback="sample",
 )
 print(data.info["split"], "|", data.info["subsets"])
 EPOCHS = 2 if FAST else 5
@@ -205,7 +206,7 @@ for name, (losses, accuracy) in runs.items():
     assert accuracy > 0.5
 ax.set(xlabel="step", ylabel="training loss (25-step average)", title="SGD vs Adam, 4 layers")
 ax.legend()
-save_figure(fig, "07_sgd_vs_adam.png")
+save_figure(fig, "06_sgd_vs_adam.png")
 
 # %% [markdown]
 # ## What you learned
@@ -225,4 +226,4 @@ save_figure(fig, "07_sgd_vs_adam.png")
 #    hat"). Show that this equals Algorithm 1 with a step-dependent `eps_t = eps_hat /
 #    sqrt(1 - beta2^t)` - so the two differ in early steps and agree later.
 #
-# Worked solutions: `lessons/solutions/sol07_adam_vs_sgd.py`.
+# Worked solutions: `lessons/solutions/sol06_adam_vs_sgd.py`.

@@ -1,4 +1,4 @@
-"""Worked solutions to the exercises of lesson 5 (eqs. 7-9: BGN as per-layer learning rates)."""
+"""Worked solutions to the exercises of lesson 7 (eqs. 7-9: BGN as per-layer learning rates)."""
 
 import numpy as np
 

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 6 - BatchNorm forward and backward, and BatchNorm + BGN
+# # Lesson 5 - BatchNorm forward and backward, and BatchNorm + BGN
 #
 # Batch normalisation (Ioffe & Szegedy, 2015) is the paper's point of comparison. It
 # normalises each feature *over the batch* on the forward pass, then scales and shifts:
@@ -21,9 +21,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, mnist_dir, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir, save_figure
 from tinybgn.data import load_dataset
 
 rng = np.random.default_rng(0)
@@ -133,7 +133,7 @@ assert np.all(np.abs(dx.sum(axis=0)) < 16 * 4 * EPS * np.abs(dx).max(axis=0))
 # the plots flatten."
 
 # %%
-data = load_dataset("mnist", mnist_dir(), split="carve", seed=0)
+data = load_dataset("mnist", mnist_dir(), split="carve", seed=0, fallback="sample")
 xb = data.x_train[:BATCH].astype(np.float64)
 yb = data.y_train[:BATCH]
 
@@ -187,7 +187,7 @@ for ax, act in zip(axes, ("relu", "sigmoid", "tanh"), strict=True):
     ax.set(title=f"{act}: ||delta^(K)||", xlabel="layer K (1 = input side)")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
-save_figure(fig, "06_gradients_with_batchnorm.png")
+save_figure(fig, "05_gradients_with_batchnorm.png")
 
 # %% [markdown]
 # What to expect, in numbers (over the hidden layers, `spread` = largest / smallest `||delta||`):
@@ -236,4 +236,4 @@ assert relu_bn.max() / relu_bn.min() > 100
 #    layer's weight gradient by `c`. Verify both. Why does this make BN + a weight-scale-sensitive
 #    rule like SGD behave differently from Adam?
 #
-# Worked solutions: `lessons/solutions/sol06_batchnorm_and_bgn.py`.
+# Worked solutions: `lessons/solutions/sol05_batchnorm_and_bgn.py`.
