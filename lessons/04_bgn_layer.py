@@ -155,7 +155,7 @@ model = tb.mlp(
 )
 xb, yb = rng.standard_normal((8, 10)), rng.integers(0, 3, 8)
 loss, dlogits = tb.softmax_cross_entropy(model.forward(xb), yb)
-model.backward(dlogits, trace=True)
+grad_x = model.backward(dlogits, trace=True)
 
 # %% [markdown]
 # The same facts, asserted from `model.last_trace`. At each BGN step:

@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = [
     "tinybgn.train_cli",
     "tinybgn.data.cli",
     "tinybgn.experiments.cli",
+    "tinybgn.lessons_cli",
 ]
 
 
