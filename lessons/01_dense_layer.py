@@ -66,7 +66,7 @@ print("forward matches the column form; max difference", np.abs(z - z_by_column)
 # **random** `dy`. Then `dL/dz = dy` exactly, so `backward(dy)` must return `dL/dx`. This is a
 # *vector-Jacobian product*: a layer's backward never builds the Jacobian `dz/dx`, it only
 # multiplies a vector by it. A random `dy` matters: with `dy = 1` some wrong backward passes
-# still give the right answer by accident (lesson 6 shows one).
+# still give the right answer by accident (lesson 5 shows one).
 
 # %%
 dy = rng.standard_normal(z.shape)  # this plays delta = dL/dz

@@ -1,10 +1,13 @@
 # %% [markdown]
 # # Lesson 6 - Adam by hand, against SGD
 #
-# The paper trains every network with Adam (Kingma & Ba, 2015), and lesson 5 showed that
-# Adam's normalisation interacts with BGN's. Here you write Adam's Algorithm 1 yourself, check
-# it against `tinybgn.Adam` number for number, and then train the same network on real digits
-# with plain SGD and with Adam.
+# The paper trains every network with Adam (Kingma & Ba, 2015), and lesson 7 will show how
+# Adam's normalisation interacts with BGN's - through the `m_hat`, `v_hat` and `eps` you meet
+# here. You write Adam's Algorithm 1 yourself, check it against `tinybgn.Adam` number for
+# number, and then train the same network on real digits with plain SGD and with Adam.
+#
+# The paper does not give Adam's settings beyond the learning rate; tinybgn *assumes* Keras's
+# defaults, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-7` (PyTorch's `eps` is 1e-8).
 #
 # Algorithm 1, for a parameter `theta` with gradient `g` at step `t`:
 #
@@ -123,7 +126,7 @@ print(
 # %% [markdown]
 # SGD's first step, `lr * g`, is instead proportional to the gradient: it inherits every
 # vanishing or exploding factor of lesson 3, where Adam's hides them (except below `eps`,
-# lesson 5). And scaling all gradients by a constant `c` scales SGD's step by `c` but leaves
+# lesson 7). And scaling all gradients by a constant `c` scales SGD's step by `c` but leaves
 # Adam's unchanged (exactly, for a power of two and `eps` negligible).
 
 
@@ -160,7 +163,7 @@ assert np.array_equal(adam_8, adam_1)
 #
 # What to expect: both reduce the loss well below its starting value `ln 10 = 2.30` and reach
 # test accuracies far above chance (10%). Which one wins depends on the learning rates - try
-# others in the exercises of lesson 8.
+# others in exercise 4 below.
 
 # %%
 data = load_dataset(
@@ -177,7 +180,7 @@ EPOCHS = 2 if FAST else 5
 
 
 def train(make_optimizer):
-    model = tb.mlp(hidden=(64, 64, 64), seed=SEED)  # float32, as the paper's Keras models
+    model = tb.mlp(hidden=(64, 64, 64), seed=SEED)  # float32: Keras's default dtype, assumed
     opt = make_optimizer(model.parameters())
     losses = []
     for epoch in range(EPOCHS):
@@ -213,7 +216,7 @@ save_figure(fig, "06_sgd_vs_adam.png")
 #
 # * Adam is a dozen lines; the engine's version agrees with yours to rounding.
 # * Its first step is `lr * g / (|g| + eps)`: about `lr` for every weight, regardless of the
-#   gradient's size - Adam normalises per parameter, BGN per layer (lesson 5).
+#   gradient's size - Adam normalises per parameter, BGN per layer (lesson 7).
 # * SGD's step scales with the gradient, Adam's does not.
 #
 # ## Exercises
@@ -225,5 +228,11 @@ save_figure(fig, "06_sgd_vs_adam.png")
 # 3. **Keras's epsilon.** Keras adds its `eps` to `sqrt(v)` *before* the bias correction ("eps
 #    hat"). Show that this equals Algorithm 1 with a step-dependent `eps_t = eps_hat /
 #    sqrt(1 - beta2^t)` - so the two differ in early steps and agree later.
+# 4. **Which optimiser wins?** Train the 4-layer network above with SGD at `lr` = 0.01 and 0.3,
+#    and with Adam at 1e-4 and 1e-2, one epoch each. Rank all six runs by test accuracy: does
+#    the ranking of SGD against Adam survive a change of learning rate?
+#
+# Implement it yourself: `lessons/exercises/ex06_adam.py` asks for Adam's step (Algorithm 1);
+# `tinybgn lessons check` tells you whether it is right.
 #
 # Worked solutions: `lessons/solutions/sol06_adam_vs_sgd.py`.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,29 @@ def test_solution_runs_in_fast_mode(solution, tmp_path):
 @pytest.mark.parametrize("script", [*LESSONS, *SOLUTIONS], ids=lambda p: p.stem)
 def test_runs_at_teaching_size(script, tmp_path):
     run_script(script, tmp_path, fast=False, timeout=1800)
+
+
+def test_lesson4_pdb_recipe_stops_inside_bgn_backward(tmp_path):
+    """Lesson 4 prints a ``python -m pdb`` command; under this (editable) install it must stop
+    at the first line of ``BGN.backward`` (``b tinybgn/bgn.py:N`` did not: "not found from
+    sys.path")."""
+    lesson = LESSONS_DIR / "04_bgn_layer.py"
+    env = dict(os.environ, TINYBGN_FAST="1", MPLBACKEND="Agg", TINYBGN_FIG_DIR=str(tmp_path))
+    env.pop("TINYBGN_DEBUG", None)
+    out = subprocess.run(
+        [sys.executable, str(lesson)], cwd=tmp_path, env=env, capture_output=True, text=True
+    ).stdout
+    command = next(line for line in out.splitlines() if line.startswith("python -m pdb"))
+    args = shlex.split(command)
+    args[0] = sys.executable
+    proc = subprocess.run(
+        args,
+        cwd=ROOT,
+        env=env,
+        input="p type(self).__name__, g.shape\nq\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "bgn.py(" in proc.stdout and ")backward()" in proc.stdout, proc.stdout[-2000:]
+    assert "('BGN', (4, 6))" in proc.stdout, proc.stdout[-2000:]
