@@ -1,4 +1,4 @@
-"""Worked solutions to the exercises of lesson 6 (Adam by hand, against SGD)."""
+"""Worked solutions to the exercises of lesson 6 (Adam, Algorithm 1, against SGD)."""
 
 import numpy as np
 
