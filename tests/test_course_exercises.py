@@ -146,20 +146,20 @@ def test_a_crashing_exercise_is_reported_not_raised():
 def test_fresh_clone_check_fails_on_stubs_and_passes_on_solutions(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-    env = dict(os.environ, PYTHONPATH=str(clone))  # import tinybgn from the clone
-    run = [sys.executable, "-m", "tinybgn", "lessons", "check"]
+    # Run the clone's own tinybgn: drop this checkout's editable-install finder, which would
+    # otherwise win over sys.path, and put the clone first.
+    script = (
+        "import sys; sys.meta_path = [f for f in sys.meta_path "
+        "if 'editable' not in getattr(f, '__module__', '') and 'editable' not in repr(f)]; "
+        f"sys.path.insert(0, {str(clone)!r}); import tinybgn; "
+        f"assert tinybgn.__file__.startswith({str(clone)!r}), tinybgn.__file__; "
+        "from tinybgn.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    run = [sys.executable, "-c", script, "lessons", "check"]
+    env = dict(os.environ)
     stubs = subprocess.run(run, cwd=clone, env=env, capture_output=True, text=True, timeout=300)
     assert stubs.returncode == 1, stubs.stdout + stubs.stderr
     assert stubs.stdout.count("FAIL") == len(exercises.EXERCISES)
-    assert (
-        str(clone)
-        in subprocess.run(
-            [sys.executable, "-c", "import tinybgn; print(tinybgn.__file__)"],
-            env=env,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
     solved = subprocess.run(
         [*run, "--solutions"], cwd=clone, env=env, capture_output=True, text=True, timeout=300
     )
