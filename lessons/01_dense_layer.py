@@ -214,3 +214,7 @@ assert 1e-8 <= best_h <= 1e-3
 #    `Tanh` net above.
 #
 # Worked solutions: `lessons/solutions/sol01_dense_layer.py`.
+#
+# **Implement it yourself.** `lessons/exercises/ex01_dense.py` leaves `Dense.backward` (eqs.
+# 1-3) to you; `tinybgn lessons check` (or running the file) checks it against finite
+# differences and `tb.Dense`, and tells you the error and what it should be.

@@ -238,3 +238,7 @@ assert result.worst < 1e-8
 #    `tinybgn/activations.py` to see how.
 #
 # Worked solutions: `lessons/solutions/sol02_activations_chain_rule.py`.
+#
+# **Implement it yourself.** `lessons/exercises/ex02_relu.py` (ReLU's backward, eq. 6) and
+# `lessons/exercises/ex02_softmax_cross_entropy.py` (the loss gradient derived above) are stubs
+# for you to fill in; `tinybgn lessons check` checks them.

@@ -269,3 +269,6 @@ assert check.errors["x"] > 0.1
 #    (`np.errstate(divide="raise", invalid="raise")`) and that the result is exactly zero.
 #
 # Worked solutions: `lessons/solutions/sol04_bgn_layer.py`.
+#
+# **Implement it yourself.** `lessons/exercises/ex04_bgn.py` leaves BGN's backward (eq. 5) to
+# you; `tinybgn lessons check` checks it against eq. (5), the eq. (9) properties and `tb.BGN`.

@@ -245,3 +245,7 @@ assert relu_bn.max() / relu_bn.min() > 100
 #    rule like SGD behave differently from Adam?
 #
 # Worked solutions: `lessons/solutions/sol05_batchnorm_and_bgn.py`.
+#
+# **Implement it yourself.** `lessons/exercises/ex05_batchnorm.py` leaves BatchNorm's backward
+# to you; `tinybgn lessons check` checks it by finite differences (with a random `dy`) and
+# against `tb.BatchNorm`.

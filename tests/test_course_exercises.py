@@ -179,3 +179,9 @@ def test_an_exercise_file_checks_itself_when_run():
         [sys.executable, str(FOLDER / "ex04_bgn.py")], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 1 and proc.stdout.startswith("FAIL"), proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("stem", sorted(BY_STEM))
+def test_each_exercise_is_named_by_its_lesson(stem):
+    lesson = next((ROOT / "lessons").glob(f"{stem[2:4]}_*.py"))
+    assert f"lessons/exercises/{stem}.py" in lesson.read_text(encoding="utf-8")
