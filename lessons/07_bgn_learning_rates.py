@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 7 - Eqs. (7)-(9): BGN is a per-layer learning rate
+# # Lesson 7 - Eqs. (7)-(11): BGN is a per-layer learning rate
 #
 # Put a BGN layer before the activation of layer K and eq. (6) becomes (eqs. 7-8)
 #

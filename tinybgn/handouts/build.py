@@ -59,7 +59,8 @@ def build(
     progress: Callable[[BuiltLesson], None] | None = None,
 ) -> list[BuiltLesson]:
     """Execute every lesson in ``lessons_dir`` (or those in ``only``) and write the handouts
-    into ``out``: ``NN_name.ipynb``, ``NN_name.html``, ``index.html`` and ``style.css``."""
+    into ``out``: ``NN_name.ipynb``, ``NN_name.html``, ``index.html``, ``style.css``, and the
+    lessons' own PNG copies of their figures in ``figures/``."""
     _, _, nbformat = notebooks._tools()
     lessons = notebooks.find_lessons(lessons_dir, only)
     out = Path(out)
@@ -72,7 +73,7 @@ def build(
     built = []
     for i, lesson in enumerate(lessons):
         nb = notebooks.to_notebook(lesson)
-        seconds = notebooks.execute(nb, lesson, timeout=timeout)
+        seconds = notebooks.execute(nb, lesson, figure_dir=out / "figures", timeout=timeout)
         notebook_path = out / f"{lesson.stem}.ipynb"
         nbformat.write(nb, notebook_path)
         html = site.lesson_page(

@@ -107,8 +107,9 @@ def kernel_environment(figure_dir: Path) -> dict[str, str]:
     return env
 
 
-def execute(nb, lesson: Lesson, *, timeout: float = 600) -> float:
+def execute(nb, lesson: Lesson, *, figure_dir: Path, timeout: float = 600) -> float:
     """Run every cell of ``nb`` in place (outputs are stored in it); returns the seconds taken.
+    The lesson's own PNG copies of its figures go to ``figure_dir``.
 
     Raises :class:`HandoutError` naming the lesson and the cell when a cell fails or when a cell
     displays a stray value (see the module docstring).
@@ -131,9 +132,10 @@ def execute(nb, lesson: Lesson, *, timeout: float = 600) -> float:
             resources={"metadata": {"path": work}},  # the kernel's working directory
         )
         try:
-            client.execute(env=kernel_environment(Path(work) / "figures"))
+            client.execute(env=kernel_environment(Path(figure_dir).resolve()))
         except CellExecutionError as err:
-            raise HandoutError(f"{lesson.path.name} failed while executing:\n{err}") from None
+            text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(err))  # no terminal colours
+            raise HandoutError(f"{lesson.path.name} failed while executing:\n{text}") from None
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             if output.output_type == "execute_result":
