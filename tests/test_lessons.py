@@ -155,3 +155,10 @@ def test_lesson4_pdb_recipe_stops_inside_bgn_backward(tmp_path):
     )
     assert "bgn.py(" in proc.stdout and ")backward()" in proc.stdout, proc.stdout[-2000:]
     assert "('BGN', (4, 6))" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_syllabus_has_a_row_for_every_lesson():
+    from tinybgn.handouts.build import read_syllabus
+
+    rows = read_syllabus(LESSONS_DIR / "README.md")
+    assert sorted(rows) == [p.name for p in LESSONS]

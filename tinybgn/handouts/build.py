@@ -41,13 +41,29 @@ class BuiltLesson:
     figures: int
 
 
-def _summary(lesson: Lesson) -> str:
-    """The first sentence of the lesson's first paragraph after its title."""
+def _summary(lesson: Lesson, syllabus: dict[str, str]) -> str:
+    """What the lesson does: its row of the syllabus in ``lessons/README.md`` (paper part, then
+    "you will ..."), else the first sentence of its opening paragraph."""
+    if lesson.path.name in syllabus:
+        return syllabus[lesson.path.name]
     text = lesson.path.read_text(encoding="utf-8").split("\n# %%", 1)[0]
     lines = [line[2:] if line.startswith("# ") else "" for line in text.splitlines()[2:]]
     paragraph = " ".join("\n".join(lines).strip().split("\n\n")[0].split())
-    sentence = re.split(r"(?<=[.:])\s", paragraph, maxsplit=1)[0]
-    return sentence.replace("$$", "$")
+    return re.split(r"(?<=[.:])\s", paragraph, maxsplit=1)[0].replace("$$", "$")
+
+
+def read_syllabus(readme: Path) -> dict[str, str]:
+    """``{lesson file name: "paper part: what you will do"}`` from the README's syllabus table
+    (rows like ``| 3 | [`03_name.py`](03_name.py) | Fig. 1 | measure ... |``)."""
+    if not readme.is_file():
+        return {}
+    rows = {}
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        match = re.match(r"\[`(\d\d_\w+\.py)`\]", cells[1]) if len(cells) == 4 else None
+        if match:
+            rows[match.group(1)] = f"{cells[2]}: {cells[3]}"
+    return rows
 
 
 def build(
@@ -92,8 +108,10 @@ def build(
         if progress is not None:
             progress(built[-1])
 
+    syllabus = read_syllabus(Path(lessons_dir) / "README.md")
     rows = [
-        (link, f"{ls.stem}.ipynb", _summary(ls)) for link, ls in zip(links, lessons, strict=True)
+        (link, f"{ls.stem}.ipynb", _summary(ls, syllabus))
+        for link, ls in zip(links, lessons, strict=True)
     ]
     intro = INTRO + (f"\n{FAST_NOTE}\n" if FAST else "")
     (out / "index.html").write_text(site.index_page(SITE_TITLE, intro, rows), encoding="utf-8")
