@@ -43,3 +43,19 @@ def test_importing_tinybgn_course_sets_one_blas_thread_even_after_numpy():
 @pytest.mark.skipif(course._openblas_library() is None, reason="NumPy's BLAS is not OpenBLAS")
 def test_an_explicit_thread_count_is_respected():
     assert run_probe(OPENBLAS_NUM_THREADS="2") == ["False", "2"]
+
+
+def test_lessons_build_without_the_docs_extra_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    from tinybgn.cli import main
+
+    monkeypatch.setitem(sys.modules, "jupytext", None)  # as if not installed: import fails
+    assert main(["lessons", "build", "--out", str(tmp_path), "--only", "01"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinybgn lessons: error:") and 'pip install -e ".[docs]"' in err
+
+
+def test_lessons_check_of_an_unknown_exercise_is_an_error(capsys):
+    from tinybgn.cli import main
+
+    assert main(["lessons", "check", "--only", "ex99_nothing"]) == 2
+    assert "no exercise named ex99_nothing" in capsys.readouterr().err
