@@ -79,7 +79,9 @@ def _measured(what: str, error: float, bound: float, kind: str = "relative error
 
 
 # -- the hypothesis-driven part: tinybgn.testing when present, else a seeded fallback ----------
-def property_check(make_layer: Callable[[int], object], *, kinks=None, bgn_like=False) -> None:
+def property_check(
+    make_layer: Callable[[int], object], *, kinks=None, batch_statistics=False, bgn_like=False
+) -> None:
     """Run the property-based checks of :mod:`tinybgn.testing` on ``make_layer``.
 
     (Until ``tinybgn.testing`` exists this falls back to gradcheck on a few seeded shapes, with
@@ -94,7 +96,7 @@ def property_check(make_layer: Callable[[int], object], *, kinks=None, bgn_like=
         if bgn_like:
             testing.check_bgn_like(make_layer)
         else:
-            testing.check_layer(make_layer, kinks=kinks)
+            testing.check_layer(make_layer, kinks=kinks, batch_statistics=batch_statistics)
         return
     if bgn_like:
         return
@@ -122,9 +124,9 @@ def _fixed_input(shape, seed=0, kinks=None) -> np.ndarray:
     return _away_from(np.random.default_rng(seed).standard_normal(shape), kinks)
 
 
-def _layer_checks(make_mine, make_theirs, what: str, *, kinks=None) -> str:
+def _layer_checks(make_mine, make_theirs, what: str, *, kinks=None, batch_statistics=False) -> str:
     """Properties, one printed finite-difference check and agreement with tinybgn's layer."""
-    property_check(make_mine, kinks=kinks)
+    property_check(make_mine, kinks=kinks, batch_statistics=batch_statistics)
     x = _fixed_input((6, 5), kinks=kinks)
     result = gradcheck(make_mine(5), x, seed=3)
     name = max(result.errors, key=result.errors.get)
@@ -166,7 +168,10 @@ def check_batchnorm(module: ModuleType) -> str:
         return layer
 
     return _layer_checks(
-        make_mine, lambda f: tb.BatchNorm(f, dtype=np.float64), "BatchNorm", kinks=None
+        make_mine,
+        lambda f: tb.BatchNorm(f, dtype=np.float64),
+        "BatchNorm",
+        batch_statistics=True,
     )
 
 

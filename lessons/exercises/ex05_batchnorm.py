@@ -8,8 +8,10 @@ backward pass left for you. Given ``g = dL/dy`` of shape (N, D) and ``g_hat = ga
     grads["gamma"] = sum_n g x_hat          grads["beta"] = sum_n g
     dL/dx = inv_std (g_hat - mean_n g_hat - x_hat mean_n(g_hat x_hat))
 
-(lesson 5 explains the two subtracted terms: through mu and through sigma). Write the
-gradients in place (``self.grads["gamma"][...] = ...``).
+(lesson 5 explains the two subtracted terms: through mu and through sigma). In evaluation mode
+(``self.training`` is False) the forward used the running statistics, fixed numbers, so
+BatchNorm is an affine map per feature and ``dL/dx = inv_std g_hat``. Write the gradients in
+place (``self.grads["gamma"][...] = ...``).
 
 Ready check: ``python lessons/exercises/ex05_batchnorm.py`` - central finite differences with
 a random upstream gradient (never all ones: with ``dy = 1`` a backward that forgets the
@@ -24,7 +26,7 @@ import tinybgn as tb
 
 class MyBatchNorm(tb.BatchNorm):
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        # Your code: the three gradients above.
+        # Your code: the three gradients above (and the evaluation-mode dL/dx).
         raise NotImplementedError("write MyBatchNorm.backward")
 
 
