@@ -22,6 +22,7 @@ import tinybgn as tb
 
 class MyDense(tb.Dense):
     def backward(self, delta: np.ndarray) -> np.ndarray:
+        delta = self._check_grad(delta)  # given: shape checks, a clear error before forward
         # Your code: eqs. (1)-(3). self.x is the last forward's input, self.W the weights.
         raise NotImplementedError("write MyDense.backward: eqs. (1)-(3)")
 

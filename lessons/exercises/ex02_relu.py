@@ -17,6 +17,7 @@ import tinybgn as tb
 
 class MyReLU(tb.ReLU):
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        grad = self._check_grad(grad)  # given: shape checks, a clear error before forward
         # Your code: eq. (6)'s "∘ f'(z)" for f = ReLU.
         raise NotImplementedError("write MyReLU.backward: grad ∘ f'(z)")
 

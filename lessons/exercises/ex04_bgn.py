@@ -22,6 +22,7 @@ import tinybgn as tb
 
 class MyBGN(tb.BGN):
     def backward(self, g: np.ndarray) -> np.ndarray:
+        g = self._check_grad(g)  # given: shape checks, a clear error before forward
         # Your code: eq. (5).
         raise NotImplementedError("write MyBGN.backward: eq. (5)")
 

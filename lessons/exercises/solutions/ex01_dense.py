@@ -11,6 +11,7 @@ import tinybgn as tb
 
 class MyDense(tb.Dense):
     def backward(self, delta: np.ndarray) -> np.ndarray:
+        delta = self._check_grad(delta)  # given: shape checks, a clear error before forward
         self.grads["W"][...] = delta.T @ self.x  # eq. (1), summed over the batch
         self.grads["b"][...] = delta.sum(axis=0)  # eq. (2), summed over the batch
         return delta @ self.W  # eq. (3), W^T delta for every row

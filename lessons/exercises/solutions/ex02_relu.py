@@ -11,6 +11,7 @@ import tinybgn as tb
 
 class MyReLU(tb.ReLU):
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        grad = self._check_grad(grad)  # given: shape checks, a clear error before forward
         return grad * (self.z > 0)  # eq. (6): f'(z) = 1 where z > 0, else 0
 
 

@@ -7,6 +7,7 @@ import tinybgn as tb
 
 class MyBGN(tb.BGN):
     def backward(self, g: np.ndarray) -> np.ndarray:
+        g = self._check_grad(g)  # given: shape checks, a clear error before forward
         d = g.size // len(g)  # the size of one sample's gradient
         kappa = np.sqrt(d) if self.kappa is None else float(self.kappa)
         self.g_norm = float(np.linalg.norm(g))  # all samples, all features (Frobenius)

@@ -11,6 +11,7 @@ import tinybgn as tb
 
 class MyBatchNorm(tb.BatchNorm):
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        grad = self._check_grad(grad)  # given: shape checks, a clear error before forward
         g_hat = grad * self.params["gamma"]
         self.grads["gamma"][...] = (grad * self.x_hat).sum(axis=0)
         self.grads["beta"][...] = grad.sum(axis=0)
