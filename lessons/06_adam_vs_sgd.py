@@ -180,8 +180,8 @@ data = load_dataset(
     mnist_dir(),
     split="carve",
     seed=SEED,
-    n_train=2000 if FAST else 8000,
-    n_test=1000 if FAST else 2000,
+    n_train=1800 if FAST else 8000,
+    n_test=600 if FAST else 2000,
     fallback="sample",
 )
 print(data.info["split"], "|", data.info["subsets"])

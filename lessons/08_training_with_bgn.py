@@ -14,7 +14,7 @@
 # scale: **8,000 training and 2,000 test digits carved from MNIST's 10k test file** (the only
 # MNIST file available offline - `load_dataset` says so in `info["split"]`), 3 seeds instead of
 # 15, one learning rate (3e-4, chosen in a short pilot run: 1e-3 gave noisier curves) instead
-# of the best of a sweep of 19. With `TINYBGN_FAST=1` it shrinks further (2,000 / 1,000 digits,
+# of the best of a sweep of 19. With `TINYBGN_FAST=1` it shrinks further (1,800 / 600 digits,
 # 2 epochs, 1 seed): far too short for the accuracies of Table 1 - in so few steps neither
 # network leaves the one-class prediction yet - so a fast run prints no accuracy row and checks
 # only what holds from the first steps: the mechanism (frozen first layers without BGN).
@@ -45,8 +45,8 @@ data = load_dataset(
     mnist_dir(),
     split="carve",
     seed=0,
-    n_train=2000 if FAST else None,
-    n_test=1000 if FAST else None,
+    n_train=1800 if FAST else None,
+    n_test=600 if FAST else None,
     fallback="sample",
 )
 print(data.info["split"], "|", data.info["subsets"] or "all of it")

@@ -15,8 +15,8 @@ data = load_dataset(
     mnist_dir(),
     split="carve",
     seed=0,
-    n_train=2000 if FAST else None,
-    n_test=1000 if FAST else None,
+    n_train=1800 if FAST else None,
+    n_test=600 if FAST else None,
     fallback="sample",
 )
 print(data.info["split"], "|", data.info["subsets"] or "all of it")
