@@ -13,9 +13,14 @@
 # `@given` is an ordinary function: calling it runs the whole search. In a test file, pytest
 # calls it for you (the solution of this lesson's exercise is such a file).
 #
+# The strategies we need come from `tinybgn.testing` (tinybgn's own tests use the same ones):
+# `batches(...)` draws float64 arrays of shape (N, D) with bounded entries, optionally kept away
+# from kinks such as ReLU's 0.
+#
 # You will write properties for Dense and BatchNorm (by finite differences), for BGN (by its
 # definition, eqs. 5 and 9 - never by finite differences), watch hypothesis catch and shrink a
-# bug, and then write a property test for a layer of your own.
+# bug, test a layer in three lines with `tinybgn.testing.check_layer`, and then write property
+# tests for a layer of your own.
 
 # %%
 import matplotlib.pyplot as plt
@@ -23,9 +28,9 @@ import numpy as np
 from _common import FAST, save_figure
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 import tinybgn as tb
+from tinybgn.testing import batches
 
 EPS = np.finfo(np.float64).eps
 # derandomize: the same examples on every run, so this lesson's output is reproducible.
@@ -36,13 +41,11 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow],
     database=None,
 )
-FLOATS = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 def batch_of(n_min=1, n_max=5, d_min=1, d_max=5):
     """A strategy for float64 arrays of shape (N, D), entries in [-3, 3]."""
-    shapes = st.tuples(st.integers(n_min, n_max), st.integers(d_min, d_max))
-    return shapes.flatmap(lambda shape: arrays(np.float64, shape, elements=FLOATS))
+    return batches(n_min, n_max, d_min, d_max, bound=3.0)
 
 
 # %% [markdown]
@@ -132,6 +135,37 @@ except AssertionError as failure:
         print("   ", note)
 print(f"{len(tried)} inputs tried; the shrunk counterexample has shape {tried[-1]}")
 assert tried[-1][0] == 2
+
+# %% [markdown]
+# ## Test your own layer in three lines
+#
+# Everything above - drawing shapes and inputs, a random upstream gradient, finite differences,
+# shrinking - is packaged in `tinybgn.testing.check_layer`. You give it `make_layer(features)`,
+# a function that builds a fresh layer for a batch of `features` columns. It checks the layer
+# contract (shapes, `grads` keys = `params` keys, `backward` sets rather than accumulates,
+# `backward` before `forward` raises), dL/dx and every parameter's gradient against central
+# differences (in training and evaluation mode; parameters are redrawn so that `b = 0` cannot
+# hide a bug), and that training and evaluation outputs agree. What to expect: the correct
+# Dense passes silently; the buggy one raises an `AssertionError` that names the property and
+# the layer, and shows the shrunk example - again a batch of 2 - and mine vs numeric side by side.
+
+# %%
+from tinybgn.testing import check_layer
+
+check_layer(lambda features: tb.Dense(features, 3, dtype=np.float64), seed=0)
+print("check_layer: Dense passes")
+
+try:
+    check_layer(lambda features: FirstSampleBiasDense(features, 3, dtype=np.float64), seed=0)
+    raise RuntimeError("check_layer should have found the bug")
+except AssertionError as failure:
+    print(failure)
+    assert failure.example["x"].shape[0] == 2 and "grads['b']" in str(failure)
+
+# %% [markdown]
+# For BatchNorm pass `batch_statistics=True` (its training output mixes samples), for ReLU
+# `kinks=[0.0]`; for BGN-like layers, whose backward is deliberately not the derivative of
+# their forward, `tinybgn.testing.check_bgn_like` checks eqs. (4), (5), (8), (9) and (10) instead.
 
 # %% [markdown]
 # ## Property 2: BatchNorm, with a domain
@@ -240,15 +274,19 @@ print("property 4 holds: eq. (9) in every random network tried")
 # * Finite differences are checked with a *relative* error, so the domain must exclude inputs
 #   whose true gradient is at the rounding floor.
 # * BGN is tested against its definition (eqs. 5 and 9), never by finite differences.
+# * `tinybgn.testing.check_layer(make_layer)` runs the whole recipe on any layer; for BGN-like
+#   layers, `check_bgn_like(make_layer)` states eqs. (4), (5), (8), (9) and (10) instead.
 #
 # ## Exercises
 #
 # 1. **Your own layer.** Write a `Softplus` activation (`f(z) = log(1 + e^z)`, `f'(z) =
 #    sigmoid(z)`) as a subclass of `tinybgn.activations.Activation`, stable for large `|z|`
-#    (`np.logaddexp(0, z)`). Then write a pytest file with property tests: it matches finite
-#    differences; it follows the layer contract (output shape, `backward` returns the input's
-#    shape, calling `backward` twice gives the same result); its forward is finite and positive
-#    for all `z` in [-1000, 1000].
+#    (`np.logaddexp(0, z)`). Then write a pytest file with property tests: it passes
+#    `check_layer` (finite differences and the layer contract, in three lines); it has no
+#    trainable arrays; for all `z` in [-1000, 1000] its forward is finite, at least
+#    `max(z, 0)`, and never negative. It is *not* positive everywhere in float64: `log(1 + e^z)
+#    > 0` mathematically, but `e^z` underflows to 0 below `z` of about -745, so
+#    `Softplus(-1000)` is exactly 0. State what does hold: `f(z) > 0` wherever `e^z > 0`.
 # 2. **Eq. (9) with BatchNorm, as a property.** Extend property 4 to `batchnorm=True` (batch
 #    size at least 2).
 # 3. **A bug of your own.** Make your `Softplus` wrong in a way that only shows for some

@@ -2,6 +2,9 @@
 
 BGN's backward is deliberately not the derivative of its forward, so it is never
 finite-differenced; instead these tests check that it does what the paper's equations say.
+:func:`tinybgn.testing.check_bgn_like` states them all for any BGN-like layer (the layer
+contract, eq. 4, eq. 5 for gradients of 10^-100 to 10^100, eq. 8, and eqs. 9 and 10 in random
+networks); the tests after it push tinybgn's BGN further (10^+-300, float32, subnormals).
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import batches
 
 from tinybgn import BGN, Dense, mlp, softmax_cross_entropy
 from tinybgn.gradcheck import rel_error
+from tinybgn.testing import batches, check_bgn_like
 
 
 def _scaled_gradients():
@@ -21,11 +24,13 @@ def _scaled_gradients():
     return st.tuples(batches(max_cols=8), st.integers(-300, 300)).map(lambda t: t[0] * 10.0 ** t[1])
 
 
-@given(x=batches())
-def test_eq4_forward_is_the_identity(x):
-    layer = BGN()
-    y = layer.forward(x)
-    assert y.dtype == x.dtype and np.array_equal(y, x)
+@pytest.mark.parametrize("scope", ["batch", "sample"])
+def test_eqs4_5_8_9_10_and_the_layer_contract_hold_for_bgn(scope):
+    """check_bgn_like: eq. (4) identity; eq. (5) norm kappa and direction of g (per row, a zero
+    row staying zero, for scope="sample"); eq. (8) n_K; eq. (9) delta_BGN^(K) = delta^(K) *
+    prod_{j >= K} 1/n_j in random MLPs (depth 1-8, width 2-10, with and without BatchNorm and
+    an output BGN), and eq. (10): grad_W keeps its direction."""
+    check_bgn_like(lambda d: BGN(scope=scope), scope=scope)
 
 
 # l2_norm's fast path (one dot product) overflows for huge gradients, NumPy says so, and the
@@ -82,72 +87,17 @@ def test_zero_tiny_and_huge_gradients_stay_finite(dtype, magnitude):
         assert not np.any(out) and layer.n_K == 0
 
 
-@given(g=batches(min_rows=2, max_cols=8))
-def test_sample_scope_normalises_each_row_on_its_own(g):
-    g[0] = 0  # a zero row stays zero
-    layer = BGN(scope="sample")
-    layer.forward(g)
-    out = layer.backward(g)
-    kappa = np.sqrt(g.shape[1])
-    norms = np.linalg.norm(out, axis=1)
-    nonzero = np.linalg.norm(g, axis=1) > 0
-    assert np.allclose(norms[nonzero], kappa, rtol=1e-12)
-    assert not np.any(out[0])
-    assert layer.n_K.shape == (len(g),)
-
-
-# -- eqs. (9) and (10): a BGN network against the same network without BGN -------------------
-
-
-def _deltas_and_weight_grads(model, x, labels):
-    """delta^(K) = dL/dz and dL/dW at every Dense, and n_K at every BGN (input side first)."""
+def _deltas(model, x, labels):
+    """delta^(K) = dL/dz at every Dense (input side first)."""
     _, dlogits = softmax_cross_entropy(model.forward(x), labels)
-    deltas = {}
+    deltas = []
 
     def record(step):
         if isinstance(step.layer, Dense):
-            deltas[step.index] = step.grad_in.copy()
+            deltas.append(step.grad_in.copy())
 
     model.backward(dlogits, trace=record)
-    dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
-    n_K = {i: layer.n_K for i, layer in enumerate(model.layers) if isinstance(layer, BGN)}
-    weight_grads = [model.layers[i].grads["W"].copy() for i in dense]
-    return [deltas[i] for i in dense], weight_grads, dense, n_K
-
-
-@given(
-    depth=st.integers(1, 8),
-    width=st.integers(2, 10),
-    activation=st.sampled_from(["relu", "sigmoid", "tanh"]),
-    batchnorm=st.booleans(),
-    bgn_output=st.booleans(),
-    batch=st.integers(2, 8),
-    seed=st.integers(0, 2**16),
-)
-def test_eq9_bgn_deltas_are_plain_deltas_times_product_of_inverse_norms(
-    depth, width, activation, batchnorm, bgn_output, batch, seed
-):
-    """delta_BGN^(K) = delta^(K) * prod_{j >= K} 1/n_j, and (eq. 10) grad_W scales the same way."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batch, 6))
-    labels = rng.integers(0, 4, size=batch)
-    kwargs = dict(activation=activation, batchnorm=batchnorm, seed=seed, dtype=np.float64)
-    plain = mlp(6, [width] * depth, 4, bgn=False, **kwargs)
-    with_bgn = mlp(6, [width] * depth, 4, bgn=True, bgn_output=bgn_output, **kwargs)
-
-    deltas, grads_W, _, _ = _deltas_and_weight_grads(plain, x, labels)
-    deltas_bgn, grads_W_bgn, dense_idx, n_K = _deltas_and_weight_grads(with_bgn, x, labels)
-    assume(all(n > 0 for n in n_K.values()))  # an all-dead ReLU layer has no direction to keep
-
-    for k, layer_index in enumerate(dense_idx):
-        # BGN layers "at and above" Dense k: every BGN that comes after it in the network
-        product = np.prod([1 / n for i, n in n_K.items() if i > layer_index])
-        assert rel_error(deltas_bgn[k], deltas[k] * product, floor=0) < 1e-9, f"Dense #{k}"
-        # eq. (10): same direction, positive factor (cosine similarity 1)
-        a, b = grads_W_bgn[k].ravel(), grads_W[k].ravel()
-        if np.any(b):
-            cosine = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
-            assert cosine == pytest.approx(1.0, abs=1e-12), f"Dense #{k}"
+    return deltas[::-1]
 
 
 def test_bgn_deltas_have_norm_kappa_at_every_depth():
@@ -155,5 +105,5 @@ def test_bgn_deltas_have_norm_kappa_at_every_depth():
     rng = np.random.default_rng(0)
     model = mlp(784, [64] * 90, 10, "sigmoid", bgn=True, seed=0, dtype=np.float64)
     x = rng.random((32, 784))
-    deltas, _, _, _ = _deltas_and_weight_grads(model, x, rng.integers(0, 10, 32))
+    deltas = _deltas(model, x, rng.integers(0, 10, 32))
     assert np.allclose([np.linalg.norm(d) for d in deltas[:-1]], 8.0, rtol=1e-12)

@@ -1,9 +1,11 @@
-"""Analytic backward vs central finite differences (float64), for every differentiable layer.
+"""Analytic backward vs central finite differences (float64).
 
 Tolerance: with h = 1e-6, central differences err by O(h^2 f''') + O(eps_64 |L| / h), i.e.
 about 1e-10 relative for the bounded inputs used here; a wrong backward errs by O(1). We
-require 1e-6, far from both. BGN is absent on purpose: its backward is not the derivative of its
-forward (see test_bgn.py).
+require 1e-6, far from both. Every layer class is also checked, contract and finite differences
+together, by :func:`tinybgn.testing.check_layer` in test_layer_contract.py (ReLU, sigmoid and
+tanh: eq. 6; BatchNorm in training and evaluation mode). BGN is absent on purpose: its backward
+is not the derivative of its forward (see test_bgn.py).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import NONZERO_FLOATS, batches, like
 
-from tinybgn import BatchNorm, Dense, ReLU, Sigmoid, Tanh, gradcheck, mlp, softmax_cross_entropy
+from tinybgn import BatchNorm, Dense, gradcheck, mlp, softmax_cross_entropy
 from tinybgn.gradcheck import numerical_gradient, rel_error, rounding_floor
+from tinybgn.testing import batches, check_layer
 
 TOL = 1e-6
 
@@ -26,39 +28,19 @@ def _random_dense(in_f: int, out_f: int, seed: int) -> Dense:
     return layer
 
 
-@given(x=batches(), out_f=st.integers(1, 6), seed=st.integers(0, 2**16))
-def test_eqs1_to_3_dense_backward_matches_finite_differences(x, out_f, seed):
-    result = gradcheck(_random_dense(x.shape[1], out_f, seed), x, seed=seed)
-    assert result.worst < TOL, str(result)
+@pytest.mark.parametrize("out_f", range(1, 7))
+def test_eqs1_to_3_dense_backward_matches_finite_differences(out_f):
+    """check_layer draws N, in_features (1-6), x, W, b (non-zero) and dy; out_f is ours."""
+    check_layer(lambda in_f: Dense(in_f, out_f, dtype=np.float64), rtol=TOL)
 
 
 @given(data=st.data(), seed=st.integers(0, 2**16))
 def test_dense_backward_with_given_upstream_gradient(data, seed):
     x = data.draw(batches())
     layer = _random_dense(x.shape[1], 3, seed)
-    dy = data.draw(like((x.shape[0], 3)))
+    dy = data.draw(batches(shape=(x.shape[0], 3)))
     result = gradcheck(layer, x, dy)
     assert result.worst < TOL or np.allclose(dy, 0), str(result)
-
-
-@pytest.mark.parametrize("cls", [ReLU, Sigmoid, Tanh])
-@given(x=batches(elements=NONZERO_FLOATS), seed=st.integers(0, 2**16))
-def test_eq6_activation_backward_matches_finite_differences(cls, x, seed):
-    """|x| >= 1e-3 keeps the finite differences (h = 1e-6) off ReLU's kink at 0."""
-    # |z| <= 4: the finite difference's own rounding error, eps * |f| / (h |f'(z)|), stays below
-    # 1e-7 there; deeper in tanh's tail (f'(8) = 4.5e-7) it is the numeric side that fails.
-    result = gradcheck(cls(), x * 2, seed=seed)
-    assert result.worst < TOL, str(result)
-
-
-@given(x=batches(min_rows=2), seed=st.integers(0, 2**16))
-def test_batchnorm_training_backward_matches_finite_differences(x, seed):
-    rng = np.random.default_rng(seed)
-    layer = BatchNorm(x.shape[1], dtype=np.float64)
-    layer.params["gamma"][...] = rng.normal(size=x.shape[1])
-    layer.params["beta"][...] = rng.normal(size=x.shape[1])
-    result = gradcheck(layer, x, seed=seed)
-    assert result.worst < TOL, str(result)
 
 
 @given(x=batches(), seed=st.integers(0, 2**16))

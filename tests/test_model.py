@@ -299,3 +299,34 @@ def test_sigmoid_is_accurate_in_both_tails_and_overflow_free(dtype):
     )
     tiny = np.finfo(dtype).tiny
     assert np.allclose(y, exact, rtol=4 * np.finfo(dtype).eps, atol=tiny)
+
+
+@pytest.mark.parametrize("every, blocks", [(1, [1, 2, 3, 4, 5, 6]), (3, [3, 6]), (4, [4])])
+def test_bgn_every_k_puts_bgn_before_every_kth_activation_only(every, blocks):
+    model = mlp(8, [4] * 6, 3, "relu", bgn=True, bgn_every=every, bgn_kappa=2.0)
+    with_bgn, block = [], 0
+    for layer in model.layers:
+        if isinstance(layer, Dense):
+            block += 1
+        if isinstance(layer, BGN):
+            with_bgn.append(block)
+            assert layer.kappa == 2.0
+    assert with_bgn == blocks
+    plain = mlp(8, [4] * 6, 3, "relu")
+    np.testing.assert_array_equal(model.flat_params, plain.flat_params)  # same weights
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5])
+def test_mlp_rejects_a_bad_bgn_every_or_seed(bad):
+    with pytest.raises(ValueError, match="bgn_every"):
+        mlp(8, [4], 3, bgn=True, bgn_every=bad)
+    if bad is not True and bad != 0:
+        with pytest.raises(ValueError, match="seed"):
+            mlp(8, [4], 3, seed=bad)
+
+
+def test_batchnorm_rejects_a_training_batch_of_one_sample():
+    bn = BatchNorm(3)
+    with pytest.raises(ShapeError, match="at least 2 samples"):
+        bn.forward(np.ones((1, 3), np.float32), training=True)
+    assert bn.forward(np.ones((1, 3), np.float32), training=False).shape == (1, 3)  # eval: fine

@@ -9,8 +9,9 @@ import pytest
 
 import tinybgn
 from tinybgn.cli import main
-from tinybgn.errors import ShapeError, StateError
+from tinybgn.errors import NonFiniteError, ShapeError
 from tinybgn.train import (
+    CheckpointError,
     History,
     evaluate,
     load_checkpoint,
@@ -92,12 +93,12 @@ def test_checkpoint_round_trip_restores_model_optimizer_and_history(tmp_path):
 def test_load_checkpoint_errors_are_clear(tmp_path):
     bogus = tmp_path / "bogus.npz"
     bogus.write_bytes(b"not a zip file")
-    with pytest.raises(StateError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="cannot read"):
         load_checkpoint(bogus, small_net())
     net = small_net()
     path = save_checkpoint(tmp_path / "c.npz", net, tinybgn.Adam(net.parameters()), History(), {})
     wider = tinybgn.mlp(in_features=20, hidden=(8,) * 3, out_features=4)
-    with pytest.raises(ShapeError):
+    with pytest.raises(CheckpointError, match="the model has float32"):
         load_checkpoint(path, wider)
 
 
@@ -163,7 +164,8 @@ def test_train_command_writes_history_and_checkpoint(shared_data, tmp_path, caps
     mnist = shared_data / "mnist"
     if not mnist.is_dir():
         pytest.skip(f"no MNIST at {mnist}")
-    args = ["train", "--data-dir", str(mnist), "--n-train", "300", "--n-test", "100"]
+    args = ["train", "--data-dir", str(mnist), "--no-download", "--n-train", "300"]
+    args += ["--n-test", "100"]
     args += ["--depth", "3", "--epochs", "2", "--activation", "sigmoid", "--bgn"]
     args += ["--checkpoint", str(tmp_path / "c.npz"), "--history", str(tmp_path / "h.json")]
     assert main(args) == 0
@@ -174,3 +176,69 @@ def test_train_command_writes_history_and_checkpoint(shared_data, tmp_path, caps
     assert len(history["epochs"]) == 2
     assert (tmp_path / "c.npz").exists()
     assert main(["train", "--resume"]) == 2  # --resume without --checkpoint
+
+
+# -- bad input is raised before training, not recorded as divergence ---------------------------
+def test_empty_sets_are_rejected():
+    """Issue 10: an empty train set gave a NaN loss silently, an empty test set NumPy's error."""
+    x, y, xt, yt = toy_data()
+    with pytest.raises(ShapeError, match="the train set is empty"):
+        train(small_net(), x[:0], y[:0], xt, yt, epochs=1)
+    with pytest.raises(ShapeError, match="the test set is empty"):
+        train(small_net(), x, y, xt[:0], yt[:0], epochs=1)
+    with pytest.raises(ShapeError, match="non-empty"):
+        evaluate(small_net(), xt[:0], yt[:0])
+
+
+@pytest.mark.parametrize("where", [0, 2])
+def test_nan_inputs_are_bad_input_not_divergence(where):
+    data = list(toy_data())
+    data[where] = data[where].copy()
+    data[where][3, 2] = np.nan
+    with pytest.raises(NonFiniteError, match="bad input data, not a divergence"):
+        train(small_net(), *data, epochs=1)
+
+
+def test_numpy_integers_are_accepted_and_bools_are_not():
+    data = toy_data()
+    a = train(small_net(), *data, epochs=np.int64(1), batch_size=np.int64(32), seed=np.int32(2))
+    b = train(small_net(), *data, epochs=1, batch_size=32, seed=2)
+    assert a.final.test_loss == b.final.test_loss
+    for kwargs in ({"batch_size": True}, {"epochs": False}, {"seed": -1}, {"seed": 1.0}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            train(small_net(), *data, **kwargs)
+
+
+def test_a_batch_of_one_for_batchnorm_is_refused_before_training():
+    x, y, xt, yt = toy_data()
+    with pytest.raises(ShapeError, match="a batch of one sample would reach BatchNorm"):
+        train(small_net(batchnorm=True), x[:33], y[:33], xt, yt, epochs=1, batch_size=32)
+    train(small_net(), x[:33], y[:33], xt, yt, epochs=1, batch_size=32)  # no BN: fine
+
+
+def test_lr_and_eps_belong_to_the_optimizer_when_one_is_given():
+    net = small_net()
+    with pytest.raises(ValueError, match="contradict the optimizer given"):
+        train(net, *toy_data(), epochs=1, lr=0.1, optimizer=tinybgn.SGD(net.parameters()))
+    with pytest.raises(ValueError, match="contradict the optimizer given"):
+        train(net, *toy_data(), epochs=1, eps=1e-7, optimizer=tinybgn.SGD(net.parameters()))
+    adam = tinybgn.Adam(net.parameters(), lr=0.01, eps=1e-8)
+    train(net, *toy_data(), epochs=1, lr=0.01, eps=1e-8, optimizer=adam)  # the same: fine
+
+
+def test_float16_models_are_refused_clearly():
+    """Issue 10: float16 models diverged at step 1-2 (Adam's g^2 underflows)."""
+    net = tinybgn.mlp(in_features=20, hidden=(16,) * 3, out_features=4, dtype=np.float16)
+    x, y, xt, yt = toy_data()
+    with pytest.raises(TypeError, match="float16 are not supported"):
+        train(net, x.astype(np.float16), y, xt.astype(np.float16), yt, epochs=1)
+
+
+def test_grad_methods_run_inside_train():
+    data = toy_data()
+    clip = tinybgn.grad_methods.make_grad_method("clip", clip_norm=0.01)
+    history = train(small_net(), *data, epochs=1, lr=1e-2, grad_method=clip)
+    assert clip.last_norm is not None and history.diverged is None
+    block = train(small_net(), *data, epochs=1, lr=1e-2, grad_method="block_normalized")
+    plain = train(small_net(), *data, epochs=1, lr=1e-2)
+    assert block.final.train_loss != plain.final.train_loss  # the method changed the steps

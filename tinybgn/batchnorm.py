@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinybgn.errors import ShapeError
 from tinybgn.layer import Layer, batch_mean, batch_sum
 
 
@@ -23,6 +24,8 @@ class BatchNorm(Layer):
         grads["gamma"] = sum_n g * x_hat        grads["beta"] = sum_n g
         dx = inv_std * (g_hat - mean_n g_hat - x_hat * mean_n(g_hat * x_hat))   (training)
         dx = inv_std * g_hat                                                    (evaluation)
+
+    Training needs batches of at least 2 samples (a ShapeError otherwise).
 
     Defaults are Keras's, which the paper used: ``momentum=0.99``, ``eps=1e-3`` (PyTorch uses
     a momentum of 0.1 on the *new* value and eps=1e-5; Keras also keeps the biased variance in
@@ -53,6 +56,11 @@ class BatchNorm(Layer):
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = self._check_input(x, self.features)
         self.training = training
+        if training and len(x) < 2:
+            raise ShapeError(
+                f"{self!r}: a training batch needs at least 2 samples (one sample has variance "
+                "0, so x_hat = 0 and the layer learns nothing); use a larger batch"
+            )
         if training:
             mu = batch_mean(x)
             xc = x - mu

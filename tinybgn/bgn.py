@@ -36,6 +36,13 @@ class BGN(Layer):
 
     This backward is deliberately *not* the derivative of the forward (which would be the
     identity), so BGN is tested against eqs. (5) and (9), never by finite differences.
+
+    **Frozen n_K** (:meth:`freeze_n_K`, used by the ``frozen_bgn`` gradient method; *not* the
+    paper's method): eq. (5) written as eq. (8)'s ``BGN_b(g) = g / n_K`` with n_K a constant
+    instead of ``||g|| / kappa`` of the current batch. By default the constant is measured by the
+    next backward (so that step is exactly eq. 5) and kept from then on. ``g_norm`` is still the
+    current ||g||; ``n_K`` is the constant actually applied. A frozen layer that receives g = 0
+    before it has measured anything returns zeros and measures on a later step.
     """
 
     equation = "eq. (5): kappa g / ||g||"
@@ -48,6 +55,7 @@ class BGN(Layer):
             raise ValueError(f"BGN: kappa must be positive, got {kappa!r}")
         self.kappa, self.eps, self.scope = kappa, eps, scope
         self.g_norm = self.n_K = None
+        self.frozen, self.fixed_n_K = False, None  # see freeze_n_K
 
     def __repr__(self) -> str:
         kappa = "sqrt(d)" if self.kappa is None else f"{self.kappa:g}"
@@ -65,14 +73,37 @@ class BGN(Layer):
         kappa = math.sqrt(d) if self.kappa is None else float(self.kappa)
         if self.scope == "sample":
             return self._backward_per_sample(g, kappa)
+        if self.frozen:
+            return self._backward_frozen(g, kappa)
         self.g_norm = l2_norm(g)
         self.n_K = self.g_norm / kappa  # eq. (8)
         norm = max(self.g_norm, self.eps)
         if norm == 0:  # g = 0: no direction to keep; return zeros, not 0/0 = NaN
             return np.zeros_like(g)
-        if norm < kappa / _limits(g.dtype).max:  # kappa/||g|| would overflow: divide first
-            return (g / norm) * kappa
-        return g * (kappa / norm)  # eq. (5)
+        return rescale(g, norm, kappa)  # eq. (5): kappa g / ||g||, safe from overflow
+
+    def _backward_frozen(self, g: np.ndarray, kappa: float) -> np.ndarray:
+        """The frozen variant (see the class docstring): ``g / n_K`` with a constant n_K."""
+        self.g_norm = l2_norm(g)
+        if self.fixed_n_K is None and self.g_norm > 0:
+            self.fixed_n_K = self.g_norm / kappa  # eq. (8), measured once
+        self.n_K = self.fixed_n_K
+        if self.n_K is None:
+            return np.zeros_like(g)
+        return rescale(g, self.n_K, 1.0)  # eq. (5) with a constant n_K: g / n_K
+
+    def freeze_n_K(self, n_K: float | None = None) -> None:
+        """Fix this layer's n_K: to ``n_K`` if given, else to the value the next backward
+        measures (eq. 8). Only for ``scope="batch"``. Undo with :meth:`unfreeze_n_K`."""
+        if self.scope != "batch":
+            raise ValueError("BGN.freeze_n_K: a frozen n_K needs scope='batch' (one n_K)")
+        if n_K is not None and not (0 < n_K < math.inf):
+            raise ValueError(f"BGN.freeze_n_K: n_K must be positive and finite, got {n_K!r}")
+        self.frozen, self.fixed_n_K = True, None if n_K is None else float(n_K)
+
+    def unfreeze_n_K(self) -> None:
+        """Back to the paper's BGN: n_K = ||g|| / kappa of every batch."""
+        self.frozen, self.fixed_n_K = False, None
 
     def _backward_per_sample(self, g: np.ndarray, kappa: float) -> np.ndarray:
         """The ``scope="sample"`` variant: eq. (5) applied to each row separately."""
@@ -88,7 +119,20 @@ class BGN(Layer):
             return ""
         if self.scope == "sample":
             return f"per-sample n_K in [{np.min(self.n_K):.4g}, {np.max(self.n_K):.4g}]"
+        if self.frozen:
+            return f"||g|| = {self.g_norm:.4g}, n_K frozen at {self.n_K:.4g}"
         return f"||g|| = {self.g_norm:.4g}, n_K = ||g||/kappa = {self.n_K:.4g}"
+
+
+def rescale(g: np.ndarray, norm: float, target: float) -> np.ndarray:
+    """``g * (target / norm)`` in g's dtype without overflow: zeros if ``norm`` is 0 (no
+    direction to keep; not 0/0 = NaN), and ``(g / norm) * target`` if target / norm itself
+    would overflow. With ``norm = ||g||`` the result has norm ``target`` (eq. 5)."""
+    if norm == 0:
+        return np.zeros_like(g)
+    if norm < target / _limits(g.dtype).max:  # target/norm would overflow: divide first
+        return (g / norm) * target
+    return g * (target / norm)
 
 
 def l2_norm(g: np.ndarray) -> float:

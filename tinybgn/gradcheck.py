@@ -57,9 +57,17 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -
 
 @dataclass
 class GradcheckResult:
-    """Relative error (see :func:`rel_error`) of each checked array, and the worst of them."""
+    """Relative error (see :func:`rel_error`) of each checked array, and the worst of them.
+
+    ``analytic`` and ``numeric`` keep both gradients of every checked array (mine vs finite
+    differences, for side-by-side failure messages) and ``floors`` the :func:`rounding_floor`
+    used for each.
+    """
 
     errors: dict[str, float] = field(default_factory=dict)
+    analytic: dict[str, np.ndarray] = field(default_factory=dict)
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)
+    floors: dict[str, float] = field(default_factory=dict)
 
     @property
     def worst(self) -> float:
@@ -100,11 +108,12 @@ def gradcheck(
         return float(np.sum(layer.forward(x, training) * dy))
 
     scale = float(np.sum(np.abs(y * dy)))
-    result = GradcheckResult()
+    result = GradcheckResult(analytic=analytic)
     for name, array in [("x", x)] + [(n, p) for n, p, _ in _named_params(layer)]:
         numeric = numerical_gradient(loss, array, h)
         floor = rounding_floor(array.size, scale, h)
         result.errors[name] = rel_error(analytic[name], numeric, floor)
+        result.numeric[name], result.floors[name] = numeric, floor
     return result
 
 

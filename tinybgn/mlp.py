@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from tinybgn.activations import ACTIVATIONS
@@ -22,6 +24,7 @@ def mlp(
     *,
     bgn_output: bool = False,
     bgn_kappa: float | None = None,
+    bgn_every: int = 1,
     bgn_scope: str = "batch",
     bn_eps: float = 1e-3,
     bn_momentum: float = 0.99,
@@ -38,6 +41,11 @@ def mlp(
     loss gradient (p - y)/N already has a bounded norm. With BGN in every hidden block, the option
     only changes the scale of the output layer's own weight gradient (eq. 9 renormalises below it).
 
+    ``bgn_every=k`` (with ``bgn=True``) puts BGN before every k-th hidden activation only:
+    blocks k, 2k, 3k, ... counted from the input (k = 1, the default, is the paper's "every
+    activation"; a variant for ablations). ``bgn_kappa`` and ``bgn_scope`` go to every
+    :class:`tinybgn.BGN` (kappa None = sqrt(d), the paper's choice).
+
     Weights are drawn from ``numpy.random.default_rng(seed)`` in layer order, so the same seed
     gives the same network bit for bit, with or without BN/BGN (they draw nothing).
     """
@@ -45,14 +53,18 @@ def mlp(
         raise ValueError(
             f"mlp: unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}"
         )
+    if isinstance(bgn_every, bool) or not isinstance(bgn_every, numbers.Integral) or bgn_every < 1:
+        raise ValueError(f"mlp: bgn_every must be a positive integer, got {bgn_every!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"mlp: seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     layers: list[Layer] = []
     width = in_features
-    for units in hidden:
+    for block, units in enumerate(hidden, start=1):
         layers.append(Dense(width, units, init=init, rng=rng, dtype=dtype))
         if batchnorm:
             layers.append(BatchNorm(units, eps=bn_eps, momentum=bn_momentum, dtype=dtype))
-        if bgn:
+        if bgn and block % bgn_every == 0:
             layers.append(BGN(kappa=bgn_kappa, scope=bgn_scope))
         layers.append(ACTIVATIONS[activation]())
         width = units

@@ -1,8 +1,19 @@
 """Optimisers, written by hand: plain SGD (with optional momentum) and Adam.
 
 An optimiser receives ``(param, grad)`` pairs (``model.parameters()``), owns its state (Adam's
-moments) and updates each ``param`` in place in ``step()``. Layers *set* their gradients in
-``backward``, so there is nothing to zero between steps.
+moments, SGD's velocity) and updates each ``param`` in place in ``step()``. Layers *set* their
+gradients in ``backward``, so there is nothing to zero between steps.
+
+Every optimiser saves and restores its state: ``state_dict()`` returns ``{"kind", "hyper",
+"step", "arrays"}`` (``kind`` is ``"adam"``, ``"sgd"`` or ``"momentum"``, ``hyper`` the
+hyperparameters, ``arrays`` a dict of lists of arrays: Adam's ``m`` and ``v``, SGD+momentum's
+``velocity``), and ``load_state_dict`` checks kind, hyperparameters, shapes and dtypes before it
+copies anything, so a checkpoint never resumes with another optimiser's settings.
+:func:`make_optimizer` builds one by name, for run specs and the command line.
+
+Only float32 and float64 parameters are accepted. In float16 Adam's second moment
+(1 - beta2) g^2 underflows (float16 has nothing below 6e-8) and its default eps 1e-7 is barely
+representable, so float16 models diverge within a step or two; mixed precision is out of scope.
 
 When the pairs tile one contiguous buffer, as :class:`tinybgn.Sequential` packs them, the
 update runs once on that buffer (a handful of vectorised NumPy calls per step, whatever the
@@ -12,9 +23,12 @@ depth); otherwise once per array. The arithmetic is the same either way.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
+
+from tinybgn.errors import ShapeError, StateError
 
 
 def _address(a: np.ndarray) -> int:
@@ -43,40 +57,135 @@ def _coalesce(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarr
     return [(flat_p, flat_g)]
 
 
+#: Parameter dtypes the optimisers accept (see the module docstring for float16).
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class Optimizer:
+    """Base class: checks the ``(param, grad)`` pairs and ``lr``; saves and restores state.
+
+    Subclasses set ``kind``, ``hyper()`` (the hyperparameters a resumed run must share) and
+    ``_arrays()`` (the named lists of state arrays), and count steps in ``self.t``.
+    """
+
+    kind = ""
+
     def __init__(self, params: Iterable[tuple[np.ndarray, np.ndarray]], lr: float) -> None:
         self.param_groups = list(params)
+        name = type(self).__name__
         if not self.param_groups:
-            raise ValueError(f"{type(self).__name__}: no parameters to optimise")
+            raise ValueError(f"{name}: no parameters to optimise")
         for p, g in self.param_groups:
             if p.shape != g.shape:
-                raise ValueError(
-                    f"{type(self).__name__}: param {p.shape} and grad {g.shape} differ"
+                raise ValueError(f"{name}: param {p.shape} and grad {g.shape} differ")
+            if p.dtype not in SUPPORTED_DTYPES:
+                raise TypeError(
+                    f"{name}: parameters of dtype {p.dtype} are not supported (only float32 and "
+                    "float64: in float16 Adam's g^2 underflows and training diverges at once)"
                 )
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr!r}")
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
+            raise ValueError(f"{name}: lr must be positive, got {lr!r}")
+        if not math.isfinite(lr):
+            raise ValueError(f"{name}: lr must be finite, got {lr!r}")
         self.lr = float(lr)
+        self.t = 0  # steps taken
         self.pairs = _coalesce(self.param_groups)
 
     def step(self) -> None:
         raise NotImplementedError
 
+    def hyper(self) -> dict:
+        return {"lr": self.lr}
+
+    def _arrays(self) -> dict[str, list[np.ndarray]]:
+        return {}
+
+    def state_dict(self) -> dict:
+        """``{"kind", "hyper", "step", "arrays"}``: copies, safe to keep while training goes on."""
+        return {
+            "kind": self.kind,
+            "hyper": self.hyper(),
+            "step": self.t,
+            "arrays": {k: [a.copy() for a in v] for k, v in self._arrays().items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a ``state_dict()``. Raises StateError if it was written by another kind of
+        optimiser or with other hyperparameters, ShapeError if its arrays do not fit; nothing
+        is changed unless everything fits."""
+        name = type(self).__name__
+        if state.get("kind") != self.kind:
+            raise StateError(
+                f"{name}: the state is for a {state.get('kind')!r} optimiser, not {self.kind!r}"
+            )
+        if state.get("hyper") != self.hyper():
+            raise StateError(
+                f"{name}: the state was saved with {state.get('hyper')}, this "
+                f"optimiser has {self.hyper()}"
+            )
+        step = state.get("step")
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise StateError(
+                f"{name}: the state's step count must be an integer >= 0, got {step!r}"
+            )
+        mine, theirs = self._arrays(), state.get("arrays")
+        if not isinstance(theirs, dict) or set(theirs) != set(mine):
+            found = sorted(theirs) if isinstance(theirs, dict) else theirs
+            raise StateError(f"{name}: the state holds arrays {found!r}, expected {sorted(mine)}")
+        for key, dsts in mine.items():
+            srcs = list(theirs[key])
+            if len(srcs) != len(dsts):
+                raise ShapeError(
+                    f"{name}: the state has {len(srcs)} {key!r} arrays, expected {len(dsts)}"
+                )
+            for i, (dst, src) in enumerate(zip(dsts, srcs, strict=True)):
+                src = np.asarray(src)
+                if src.shape != dst.shape or src.dtype != dst.dtype:
+                    raise ShapeError(
+                        f"{name}: {key}[{i}] in the state is {src.dtype}{list(src.shape)}, "
+                        f"expected {dst.dtype}{list(dst.shape)}"
+                    )
+        for key, dsts in mine.items():
+            for dst, src in zip(dsts, theirs[key], strict=True):
+                dst[...] = src
+        self.t = int(step)
+
 
 class SGD(Optimizer):
-    """SGD: ``v = momentum * v + g;  theta -= lr * v`` (so v = g when momentum = 0)."""
+    """SGD: ``v = momentum * v + g;  theta -= lr * v`` (so v = g when momentum = 0).
+
+    ``kind`` is ``"sgd"`` for momentum = 0 and ``"momentum"`` otherwise (heavy-ball momentum,
+    in the form PyTorch and Keras use with the learning rate outside the velocity).
+    """
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0) -> None:
         super().__init__(params, lr)
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, numbers.Real)
+            or not (0 <= momentum < 1)
+        ):
+            raise ValueError(f"SGD: momentum must lie in [0, 1), got {momentum!r}")
         self.momentum = float(momentum)
-        self.velocity = [np.zeros_like(p) for p, _ in self.pairs]
+        self.kind = "momentum" if self.momentum else "sgd"
+        self.velocity = [np.zeros_like(p) for p, _ in self.pairs] if self.momentum else []
+
+    def hyper(self) -> dict:
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def _arrays(self) -> dict[str, list[np.ndarray]]:
+        return {"velocity": self.velocity} if self.momentum else {}
 
     def step(self) -> None:
+        self.t += 1
+        if not self.momentum:
+            for theta, g in self.pairs:
+                theta -= self.lr * g
+            return
         for (theta, g), v in zip(self.pairs, self.velocity, strict=True):
-            if self.momentum:
-                v *= self.momentum
-                v += g
-                g = v
-            theta -= self.lr * g
+            v *= self.momentum
+            v += g
+            theta -= self.lr * v
 
 
 class Adam(Optimizer):
@@ -100,7 +209,14 @@ class Adam(Optimizer):
     eps matters for BGN: a weight whose gradients are far below eps barely moves, since
     m_hat / (sqrt(v_hat) + eps) ~ g / eps; BGN rescales deltas to norm kappa, which lifts them
     above eps.
+
+    The cheaper order uses eps_hat = eps sqrt(1 - beta2^t), which for a tiny eps can underflow
+    to 0 in the parameters' dtype (eps = 1e-44 in float32 gives eps_hat = 0 at step 1, so a
+    weight with zero gradient gets 0/0 = NaN). Then ``step`` evaluates Algorithm 1 in its
+    written order instead, where eps itself is added (and eps > 0 in the dtype is checked).
     """
+
+    kind = "adam"
 
     def __init__(
         self, params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-7
@@ -115,7 +231,8 @@ class Adam(Optimizer):
                 "gradient is exactly 0 gets 0/0 = NaN"
             )
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        self.t = 0
+        self.dtype = dtype
+        self._tiny = float(np.finfo(dtype).tiny)  # smallest normal number of the dtype
         self.m = [np.zeros_like(p) for p, _ in self.pairs]
         self.v = [np.zeros_like(p) for p, _ in self.pairs]
         self._scratch = [np.empty_like(p) for p, _ in self.pairs]
@@ -129,6 +246,7 @@ class Adam(Optimizer):
         # eps_hat = eps sqrt(bias2). Exactly the same update, one pass less over the parameters.
         alpha_t = self.lr * math.sqrt(bias2) / bias1
         eps_hat = self.eps * math.sqrt(bias2)
+        folded = eps_hat >= self._tiny  # else eps_hat would underflow in the dtype: see above
         for (theta, g), m, v, tmp in zip(self.pairs, self.m, self.v, self._scratch, strict=True):
             m *= b1  # m = beta1 m + (1 - beta1) g
             np.multiply(g, 1 - b1, out=tmp)
@@ -137,16 +255,62 @@ class Adam(Optimizer):
             np.square(g, out=tmp)
             tmp *= 1 - b2
             v += tmp
-            np.sqrt(v, out=tmp)  # sqrt(v_hat) + eps, times sqrt(bias2)
-            tmp += eps_hat
-            np.divide(m, tmp, out=tmp)  # theta -= lr * m_hat / (sqrt(v_hat) + eps)
-            tmp *= alpha_t
+            np.sqrt(v, out=tmp)
+            if folded:  # sqrt(v_hat) + eps, times sqrt(bias2)
+                tmp += eps_hat
+                np.divide(m, tmp, out=tmp)  # theta -= lr * m_hat / (sqrt(v_hat) + eps)
+                tmp *= alpha_t
+            else:  # Algorithm 1 as written: m_hat / (sqrt(v_hat) + eps)
+                tmp /= math.sqrt(bias2)
+                tmp += self.eps
+                np.divide(m, tmp, out=tmp)
+                tmp *= self.lr / bias1
             theta -= tmp
 
-    def state_dict(self) -> dict:
-        return {"t": self.t, "m": [a.copy() for a in self.m], "v": [a.copy() for a in self.v]}
+    def hyper(self) -> dict:
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.t = int(state["t"])
-        for dst, src in zip(self.m + self.v, list(state["m"]) + list(state["v"]), strict=True):
-            dst[...] = src
+    def _arrays(self) -> dict[str, list[np.ndarray]]:
+        return {"m": self.m, "v": self.v}
+
+
+#: Names accepted by :func:`make_optimizer`.
+OPTIMIZERS = ("adam", "sgd", "momentum")
+
+#: Momentum of ``make_optimizer("momentum", ...)`` when none is given: the usual 0.9 (an
+#: assumption; the paper trains with Adam only).
+DEFAULT_MOMENTUM = 0.9
+
+
+def make_optimizer(name: str, params, lr: float, **kwargs) -> Optimizer:
+    """Build an optimiser by name, for run specs and the command line.
+
+    * ``"adam"``: :class:`Adam` (keyword arguments ``beta1``, ``beta2``, ``eps``; defaults are
+      Keras's, eps = 1e-7 - an assumption, the paper states none);
+    * ``"sgd"``: plain :class:`SGD` (no keyword arguments; ``momentum=0`` is accepted);
+    * ``"momentum"``: :class:`SGD` with ``momentum`` (default :data:`DEFAULT_MOMENTUM`, must be
+      > 0).
+
+    ``params`` are ``model.parameters()``. Unknown names or keywords raise ValueError.
+    """
+    if name == "adam":
+        allowed = {"beta1", "beta2", "eps"}
+    elif name in ("sgd", "momentum"):
+        allowed = {"momentum"}
+    else:
+        raise ValueError(f"make_optimizer: unknown optimizer {name!r}; choose one of {OPTIMIZERS}")
+    unknown = set(kwargs) - allowed
+    if unknown:
+        raise ValueError(
+            f"make_optimizer: {name!r} takes no {sorted(unknown)} (it takes {sorted(allowed)})"
+        )
+    if name == "adam":
+        return Adam(params, lr=lr, **kwargs)
+    momentum = kwargs.get("momentum", DEFAULT_MOMENTUM if name == "momentum" else 0.0)
+    if name == "sgd" and momentum != 0:
+        raise ValueError(
+            f"make_optimizer: 'sgd' is plain SGD; for momentum {momentum} use 'momentum'"
+        )
+    if name == "momentum" and not momentum > 0:
+        raise ValueError(f"make_optimizer: 'momentum' needs momentum > 0, got {momentum!r}")
+    return SGD(params, lr=lr, momentum=momentum)
