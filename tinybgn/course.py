@@ -17,15 +17,15 @@ comes from ``tinybgn``.
   matrices, for which threads cost more than they save (lesson 8 ran 3x slower with the default
   threads on a loaded machine). Setting the environment variable here would be too late -
   ``import tinybgn`` has already imported NumPy, whose OpenBLAS reads it once, when it loads -
-  so the thread count is changed through OpenBLAS's own ``set_num_threads`` call.
+  so the thread count is changed through OpenBLAS's own call (:mod:`tinybgn.blas`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 
+from tinybgn import blas
 from tinybgn.data.locate import project_root
 
 #: The environment variables BLAS libraries read for their thread count.
@@ -62,45 +62,16 @@ def mnist_dir() -> Path | None:
     return shared if shared is not None and shared.is_dir() else None
 
 
-def _openblas_library() -> ctypes.CDLL | None:
-    """The OpenBLAS that NumPy loaded into this process (Linux: found in /proc/self/maps)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            return ctypes.CDLL(path)  # already loaded: this returns the same library
-        except OSError:
-            continue
-    return None
-
-
-#: OpenBLAS's thread-count setter under the names NumPy's wheels (scipy-openblas) and
-#: distributions' builds export.
-_SETTERS = (
-    "scipy_openblas_set_num_threads64_",
-    "openblas_set_num_threads64_",
-    "openblas_set_num_threads",
-)
-
-
 def limit_blas_threads(n: int = 1) -> bool:
-    """Ask the OpenBLAS NumPy uses to run on ``n`` threads; True if it could be told.
+    """Ask the OpenBLAS NumPy uses to run on ``n`` threads (:mod:`tinybgn.blas`); True if it
+    could be told.
 
     Does nothing (and returns False) when one of :data:`THREAD_VARIABLES` is set - the user
     chose a thread count, and BLAS already obeys it - or when NumPy's BLAS is not OpenBLAS.
     """
     if any(os.environ.get(var) for var in THREAD_VARIABLES):
         return False
-    library = _openblas_library()
-    for name in _SETTERS if library is not None else ():
-        setter = getattr(library, name, None)
-        if setter is not None:
-            setter(ctypes.c_int(n))
-            return True
-    return False
+    return blas.set_num_threads(n) is not None
 
 
 #: Whether importing this module switched BLAS to one thread (see the module docstring).
