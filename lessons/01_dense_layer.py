@@ -22,9 +22,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, save_figure
 
 rng = np.random.default_rng(0)
 EPS = np.finfo(np.float64).eps  # 2.2e-16: the relative rounding error of one float64 operation
@@ -66,7 +66,7 @@ print("forward matches the column form; max difference", np.abs(z - z_by_column)
 # **random** `dy`. Then `dL/dz = dy` exactly, so `backward(dy)` must return `dL/dx`. This is a
 # *vector-Jacobian product*: a layer's backward never builds the Jacobian `dz/dx`, it only
 # multiplies a vector by it. A random `dy` matters: with `dy = 1` some wrong backward passes
-# still give the right answer by accident (lesson 6 shows one).
+# still give the right answer by accident (lesson 5 shows one).
 
 # %%
 dy = rng.standard_normal(z.shape)  # this plays delta = dL/dz
@@ -214,3 +214,7 @@ assert 1e-8 <= best_h <= 1e-3
 #    `Tanh` net above.
 #
 # Worked solutions: `lessons/solutions/sol01_dense_layer.py`.
+#
+# **Implement it yourself.** `lessons/exercises/ex01_dense.py` leaves `Dense.backward` (eqs.
+# 1-3) to you; `tinybgn lessons check` (or running the file) checks it against finite
+# differences and `tb.Dense`, and tells you the error and what it should be.

@@ -12,16 +12,19 @@
 #
 # 1. look at `f` and `f'` for ReLU, sigmoid and tanh, and check each backward by finite
 #    differences;
-# 2. unroll eq. (6) by hand through a 10-layer tanh network and compare, layer by layer, with
+# 2. derive the gradient of the softmax cross-entropy loss, which starts every backward pass,
+#    and check it the same way;
+# 3. unroll eq. (6) by hand through a 10-layer tanh network and compare, layer by layer, with
 #    the deltas `Sequential.backward` computes (read with the trace facility);
-# 3. gradient-check the whole network at once.
+# 4. gradient-check the whole network at once.
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, save_figure
+from tinybgn.gradcheck import numerical_gradient, rel_error
 
 rng = np.random.default_rng(0)
 EPS = np.finfo(np.float64).eps
@@ -79,11 +82,54 @@ for name, act in activations.items():
     assert result.worst < 1e-8
 
 # %% [markdown]
+# ## The loss: softmax cross-entropy and its gradient
+#
+# The paper's classifiers end in a softmax over the 10 digit classes and are trained on the
+# cross-entropy. Its gradient with respect to the logits `z` is the `delta` that starts every
+# backward pass, so we derive it and check it before using it. For a batch of N samples with
+# labels `y_n`, `p_n = softmax(z_n)`:
+#
+# $$L = -\frac{1}{N} \sum_{n=1}^{N} \log p_{n, y_n}
+#   = \frac{1}{N} \sum_{n=1}^{N} \Big(\log \sum_{c} e^{z_{nc}} - z_{n, y_n}\Big).$$
+#
+# Differentiating the bracket with respect to `z_nc`: the log-sum-exp gives
+# `e^{z_nc} / sum_c' e^{z_nc'} = p_nc`, and `- z_{n,y_n}` gives `-1` when `c = y_n`. So
+#
+# $$\frac{\partial L}{\partial z_{nc}} = \frac{1}{N}\big(p_{nc} - [c = y_n]\big),
+#   \qquad \text{i.e.} \quad \frac{\partial L}{\partial z} = \frac{p - \mathrm{onehot}(y)}{N}.$$
+#
+# `tb.softmax_cross_entropy(z, y)` returns `L` and this gradient. What to expect from central
+# differences of `L` itself: as in lesson 1, a relative error near the rounding estimate
+# `sqrt(P) eps S / (h ||g||)` (`S` the size of the terms summed into `L`, `P = N * 10` entries),
+# a few times 1e-9 here; and each row of the gradient sums to 0, since `p_n` sums to 1. A
+# common mistake, forgetting the `1/N` of the mean, is off by a factor N: a relative error
+# of `(N - 1) / (N + 1)`.
+
+# %%
+z_logits = rng.standard_normal((8, 10)) * 2
+y_labels = rng.integers(0, 10, 8)
+loss, dz = tb.softmax_cross_entropy(z_logits, y_labels)
+numeric = numerical_gradient(lambda: tb.softmax_cross_entropy(z_logits, y_labels)[0], z_logits)
+error = rel_error(dz, numeric)
+shifted = z_logits - z_logits.max(axis=1, keepdims=True)
+lse = np.log(np.exp(shifted).sum(axis=1))
+S = np.mean(lse + np.abs(shifted[np.arange(8), y_labels]))  # size of the summed terms
+predicted = np.sqrt(dz.size) * EPS * S / 1e-6 / np.linalg.norm(dz)
+forgot_mean = rel_error(dz * 8, numeric)  # the gradient without the 1/N
+print(
+    f"L = {loss:.4f}; dL/dz vs central differences: relative error {error:.1e} "
+    f"(rounding estimate {predicted:.1e}); without the 1/N: {forgot_mean:.3f}"
+)
+assert error < 10 * predicted
+assert np.allclose(dz.sum(axis=1), 0, rtol=0, atol=4 * EPS)
+assert abs(forgot_mean - 7 / 9) < 1e-6
+
+# %% [markdown]
 # ## Eq. (6) by hand through a deep stack
 #
 # Now a network of `depth` hidden blocks `Dense -> Tanh` (width 16) and an output Dense with 10
 # logits, in float64. The loss is softmax cross-entropy against random labels; its gradient
-# `dlogits = (p - onehot(y)) / N` is `delta` of the output layer.
+# `dlogits = (p - onehot(y)) / N`, derived and checked above, is `delta` of the output layer.
 #
 # The **trace facility** lets us watch the backward pass: `model.backward(grad, trace=f)`
 # calls `f(step)` for every layer, from the output down, with the gradient the layer received
@@ -153,7 +199,7 @@ small = tb.mlp(
     dtype=np.float64,
 )
 _, d_small = tb.softmax_cross_entropy(small.forward(x), labels)
-small.backward(d_small, trace=True)
+grad_x = small.backward(d_small, trace=True)
 assert [s.index for s in small.last_trace] == list(range(len(small.layers) - 1, -1, -1))
 
 # %% [markdown]
@@ -192,3 +238,7 @@ assert result.worst < 1e-8
 #    `tinybgn/activations.py` to see how.
 #
 # Worked solutions: `lessons/solutions/sol02_activations_chain_rule.py`.
+#
+# **Implement it yourself.** `lessons/exercises/ex02_relu.py` (ReLU's backward, eq. 6) and
+# `lessons/exercises/ex02_softmax_cross_entropy.py` (the loss gradient derived above) are stubs
+# for you to fill in; `tinybgn lessons check` checks them.

@@ -14,9 +14,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, mnist_dir, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir, save_figure
 from tinybgn.data import load_dataset
 
 SEED = 0
@@ -34,7 +34,7 @@ EPS = np.finfo(np.float64).eps
 # and flattened to 784 features - the paper's permutation-invariant setting.
 
 # %%
-data = load_dataset("mnist", mnist_dir(), split="carve", seed=SEED)
+data = load_dataset("mnist", mnist_dir(), split="carve", seed=SEED, fallback="sample")
 print(data.info["split"])
 x = data.x_train[:BATCH].astype(np.float64)
 labels = data.y_train[:BATCH]
@@ -105,11 +105,13 @@ save_figure(fig, "03_gradients_at_init.png")
 # %% [markdown]
 # ## Reading the figure, with numbers
 #
-# **Sigmoid vanishes fastest.** Glorot's initialisation (the paper's Keras default) draws `W`
-# with variance `2 / (fan_in + fan_out) = 1/64`, so multiplying by `W^T` roughly *preserves* the
-# norm; what remains is `f'(z)`, and lesson 2 showed `f'(z) <= 1/4` for the sigmoid, with
-# `f'(0) = 1/4`. The pre-activations here are small, so we expect each sigmoid layer to shrink
-# `||delta||` by a factor close to **1/4**, i.e. `4^-(DEPTH-1)` over the stack.
+# **Sigmoid vanishes fastest.** Glorot's initialisation draws `W` with variance
+# `2 / (fan_in + fan_out) = 1/64`. (The paper states neither its framework nor its
+# initialisation; tinybgn *assumes* Keras's defaults, Glorot-uniform weights and zero biases.)
+# So multiplying by `W^T` roughly *preserves* the norm; what remains is `f'(z)`, and lesson 2
+# showed `f'(z) <= 1/4` for the sigmoid, with `f'(0) = 1/4`. The pre-activations here are
+# small, so we expect each sigmoid layer to shrink `||delta||` by a factor close to **1/4**,
+# i.e. `4^-(DEPTH-1)` over the stack.
 #
 # **ReLU halves the energy.** ReLU's derivative is 1 for the active half of the units and 0 for
 # the other half, so each layer keeps about half of the squared norm: a factor close to

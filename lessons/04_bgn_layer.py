@@ -6,9 +6,14 @@
 # $$\mathrm{BGN}_f(x) = x \quad (4) \qquad\qquad
 #   \mathrm{BGN}_b(g) = \kappa \frac{g}{\|g\|} \quad (5)$$
 #
-# `||g||` is the L2 norm of the **whole batch tensor** (all samples, all features), and the
-# paper sets `kappa = sqrt(d)`, `d` being the size of one sample's gradient. Eq. (8) names the
-# factor BGN divides by: `n_K = ||g|| / kappa`, so `BGN_b(g) = g / n_K`.
+# `||g||` is the L2 norm of the **whole batch tensor** (all samples, all features): the square
+# root of the sum of the squares of all `N * d` entries. The paper calls it "the L2 matrix
+# norm"; for a matrix that is the *Frobenius* norm, `np.linalg.norm(g)` - not the spectral norm
+# `np.linalg.norm(g, 2)` (the largest singular value) that lesson 2's first exercise writes
+# `||.||_2`. tinybgn uses the Frobenius norm, which is what "all the dimensions of the tensor
+# are used" describes. The paper sets `kappa = sqrt(d)`, `d` being the size of one sample's
+# gradient. Eq. (8) names the factor BGN divides by: `n_K = ||g|| / kappa`, so
+# `BGN_b(g) = g / n_K`.
 #
 # In this lesson you will
 #
@@ -25,9 +30,9 @@ import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, save_figure
 
 rng = np.random.default_rng(0)
 EPS = np.finfo(np.float64).eps
@@ -78,15 +83,24 @@ print(f"BGN_b(g) / g = {ratio.mean():.15f} everywhere = 1 / n_K = {1 / bgn.n_K:.
 #   into `l2_norm`), `p self.g_norm`, `p kappa`, `pp locals()`, `ll` (list the function),
 #   `c` (continue). Set `TINYBGN_DEBUG=1` and run this lesson to get exactly that prompt below.
 # * **`breakpoint()`** - put `breakpoint()` in your own script right before
-#   `model.backward(dlogits)`, run `python my_script.py`, then `s` your way into the layer. (Or
-#   `python -m pdb lessons/04_bgn_layer.py`, `b tinybgn/bgn.py:<line>`, `c`.) Setting
-#   `PYTHONBREAKPOINT=0` turns all `breakpoint()` calls off.
+#   `model.backward(dlogits)`, run `python my_script.py`, then `s` your way into the layer.
+#   Setting `PYTHONBREAKPOINT=0` turns all `breakpoint()` calls off.
+# * **`python -m pdb`** with a breakpoint set by file and line. pdb looks a relative file name
+#   up on `sys.path` only, and an editable install (`pip install -e .`) does not put the
+#   repository there, so `b tinybgn/bgn.py:62` answers "not found from sys.path". Give pdb the
+#   *absolute* path of the installed file; the next cell prints the exact command for your
+#   installation (`-c` passes pdb commands: set the breakpoint, then continue to it).
 # * **VS Code** - open `tinybgn/bgn.py`, click left of a line number inside `backward` to set a
 #   red breakpoint, open this lesson and choose *Run > Start Debugging* (Python File); use the
 #   *Variables* pane to watch `g`, `kappa`, `self.g_norm`. In the Jupyter/interactive window use
 #   *Debug Cell* instead.
 
 # %%
+code = tb.BGN.backward.__code__
+backward_file = code.co_filename  # the installed tinybgn/bgn.py, as an absolute path
+first_line = min(n for _, _, n in code.co_lines() if n and n > code.co_firstlineno)  # its body
+print(f'python -m pdb -c "b {backward_file}:{first_line}" -c c lessons/04_bgn_layer.py')
+
 if os.environ.get("TINYBGN_DEBUG"):
     import pdb
 
@@ -155,7 +169,7 @@ model = tb.mlp(
 )
 xb, yb = rng.standard_normal((8, 10)), rng.integers(0, 3, 8)
 loss, dlogits = tb.softmax_cross_entropy(model.forward(xb), yb)
-model.backward(dlogits, trace=True)
+grad_x = model.backward(dlogits, trace=True)
 
 # %% [markdown]
 # The same facts, asserted from `model.last_trace`. At each BGN step:
@@ -255,3 +269,6 @@ assert check.errors["x"] > 0.1
 #    (`np.errstate(divide="raise", invalid="raise")`) and that the result is exactly zero.
 #
 # Worked solutions: `lessons/solutions/sol04_bgn_layer.py`.
+#
+# **Implement it yourself.** `lessons/exercises/ex04_bgn.py` leaves BGN's backward (eq. 5) to
+# you; `tinybgn lessons check` checks it against eq. (5), the eq. (9) properties and `tb.BGN`.

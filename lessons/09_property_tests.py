@@ -25,11 +25,11 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, save_figure
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import tinybgn as tb
+from tinybgn.course import FAST, save_figure
 from tinybgn.testing import batches
 
 EPS = np.finfo(np.float64).eps
@@ -223,9 +223,10 @@ print("property 3 holds: eq. (5) for every gradient tried")
 # %% [markdown]
 # ## Property 4: eq. (9) for random networks
 #
-# Lesson 5 checked eq. (9) on one network. As a property: for any depth 1-6, width 2-12,
+# Lesson 7 checked eq. (9) on one network. As a property: for any depth 1-6, width 2-12,
 # activation, seed and batch, every Dense delta of the BGN net equals the plain net's delta
-# times `prod 1/n_j` over the BGN layers at and above it - to 1e-9 (lesson 5's bound).
+# times `prod 1/n_j` over the BGN layers at and above it - to 1e-9 (lesson 7's bound). Layers
+# are numbered as in the paper: Dense K (K = 1 .. N + 1) has BGN j = K .. N above it.
 
 
 # %%
@@ -256,9 +257,10 @@ def bgn_deltas_are_scaled_plain_deltas(depth, width, activation, seed, n):
         model.backward(dlogits, trace=steps.append)
         deltas[bgn] = [s.grad_in for s in steps if isinstance(s.layer, tb.Dense)][::-1]
         ns = [s.layer.n_K for s in steps if isinstance(s.layer, tb.BGN)][::-1]
-    for K, (plain, normed) in enumerate(zip(deltas[False], deltas[True], strict=True)):
+    n_j = dict(enumerate(ns, start=1))  # n_j of BGN j, j = 1 .. N
+    for K, (plain, normed) in enumerate(zip(deltas[False], deltas[True], strict=True), start=1):
         assume(np.any(plain != 0))  # a dead ReLU layer: nothing to compare
-        scale = np.prod([1 / v for v in ns[K:]])
+        scale = np.prod([1 / n_j[j] for j in range(K, len(ns) + 1)])
         err = np.linalg.norm(normed - scale * plain) / np.linalg.norm(normed)
         assert err < 1e-9, (K, err)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,9 @@ SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
 def _needs_data(script: Path) -> bool:
-    return "load_dataset(" in script.read_text(encoding="utf-8")
+    """True if ``script`` loads MNIST without falling back to the embedded sample."""
+    text = script.read_text(encoding="utf-8")
+    return text.count("load_dataset(") > text.count('fallback="sample"')
 
 
 def _data_available() -> bool:
@@ -126,3 +129,37 @@ def test_solution_runs_in_fast_mode(solution, tmp_path):
 @pytest.mark.parametrize("script", [*LESSONS, *SOLUTIONS], ids=lambda p: p.stem)
 def test_runs_at_teaching_size(script, tmp_path):
     run_script(script, tmp_path, fast=False, timeout=1800)
+
+
+def test_lesson4_pdb_recipe_stops_inside_bgn_backward(tmp_path):
+    """Lesson 4 prints a ``python -m pdb`` command; under this (editable) install it must stop
+    at the first line of ``BGN.backward`` (``b tinybgn/bgn.py:N`` did not: "not found from
+    sys.path")."""
+    lesson = LESSONS_DIR / "04_bgn_layer.py"
+    env = dict(os.environ, TINYBGN_FAST="1", MPLBACKEND="Agg", TINYBGN_FIG_DIR=str(tmp_path))
+    env.pop("TINYBGN_DEBUG", None)
+    out = subprocess.run(
+        [sys.executable, str(lesson)], cwd=tmp_path, env=env, capture_output=True, text=True
+    ).stdout
+    command = next(line for line in out.splitlines() if line.startswith("python -m pdb"))
+    args = shlex.split(command)
+    args[0] = sys.executable
+    proc = subprocess.run(
+        args,
+        cwd=ROOT,
+        env=env,
+        input="p type(self).__name__, g.shape\nq\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "bgn.py(" in proc.stdout and ")backward()" in proc.stdout, proc.stdout[-2000:]
+    assert "('BGN', (4, 6))" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_syllabus_has_a_row_for_every_lesson():
+    from tinybgn.handouts.build import read_syllabus
+
+    rows = read_syllabus(LESSONS_DIR / "README.md")
+    missing = [p.name for p in LESSONS if p.name not in rows]
+    assert not missing, f"lessons/README.md's syllabus has no row for {missing}"

@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = [
     "tinybgn.data.cli",
     "tinybgn.experiments.cli",
     "tinybgn.experiments.report_cli",
+    "tinybgn.lessons_cli",
 ]
 
 

@@ -1,18 +1,13 @@
 """Worked solutions to the exercises of lesson 3 (vanishing and exploding gradients)."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lessons/, for _common
-from _common import FAST, mnist_dir
-
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir
 from tinybgn.data import load_dataset
 
 DEPTH = 30 if FAST else 90
-data = load_dataset("mnist", mnist_dir(), split="carve", seed=0)
+data = load_dataset("mnist", mnist_dir(), split="carve", seed=0, fallback="sample")
 
 
 def deltas(model, x, y):

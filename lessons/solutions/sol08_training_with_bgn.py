@@ -4,15 +4,10 @@ Like the lessons, this runs small with TINYBGN_FAST=1 and at teaching size other
 accuracy claims that need many epochs are only checked at teaching size.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lessons/, for _common
-from _common import FAST, mnist_dir
-
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir
 from tinybgn.data import batches, load_dataset
 
 data = load_dataset(
@@ -20,8 +15,9 @@ data = load_dataset(
     mnist_dir(),
     split="carve",
     seed=0,
-    n_train=2000 if FAST else None,
-    n_test=1000 if FAST else None,
+    n_train=1800 if FAST else None,
+    n_test=600 if FAST else None,
+    fallback="sample",
 )
 print(data.info["split"], "|", data.info["subsets"] or "all of it")
 

@@ -110,9 +110,10 @@ def test_eq9_holds_with_batchnorm(depth, width, activation, seed, n):
         model.backward(dlogits, trace=steps.append)
         deltas[bgn] = [s.grad_in for s in steps if isinstance(s.layer, tb.Dense)][::-1]
         ns = [s.layer.n_K for s in steps if isinstance(s.layer, tb.BGN)][::-1]
-    for K, (plain, normed) in enumerate(zip(deltas[False], deltas[True], strict=True)):
+    n_j = dict(enumerate(ns, start=1))  # the paper's numbering: BGN j = 1 .. N
+    for K, (plain, normed) in enumerate(zip(deltas[False], deltas[True], strict=True), start=1):
         assume(np.linalg.norm(plain) > 0)
-        scale = np.prod([1 / v for v in ns[K:]])
+        scale = np.prod([1 / n_j[j] for j in range(K, len(ns) + 1)])  # BGN K .. N above Dense K
         assert np.linalg.norm(normed - scale * plain) / np.linalg.norm(normed) < 1e-9
 
 

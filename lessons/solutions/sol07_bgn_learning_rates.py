@@ -1,4 +1,4 @@
-"""Worked solutions to the exercises of lesson 5 (eqs. 7-9: BGN as per-layer learning rates)."""
+"""Worked solutions to the exercises of lesson 7 (eqs. 7-9: BGN as per-layer learning rates)."""
 
 import numpy as np
 
@@ -43,7 +43,8 @@ def build(**kw):
 # incoming gradient g (given the cached forward), so a scalar passes straight through it.
 d_plain, _ = deltas_and_n(build(batchnorm=True))
 d_bgn, n = deltas_and_n(build(batchnorm=True, bgn=True))
-scales = [np.prod(1 / n[K:]) for K in range(len(n))] + [1.0]
+# The paper's numbering: n[j - 1] is n_j, j = 1 .. N; Dense K has BGN K .. N above it.
+scales = [np.prod(1 / n[K - 1 :]) for K in range(1, len(n) + 1)] + [1.0]
 print(f"exercise 1: eq. (9) with BatchNorm, worst {check_eq9(scales, d_plain, d_bgn):.1e}")
 
 # %% Exercise 2 - a BGN before the softmax (bgn_output=True).
@@ -52,7 +53,7 @@ print(f"exercise 1: eq. (9) with BatchNorm, worst {check_eq9(scales, d_plain, d_
 d_plain, _ = deltas_and_n(build())
 d_bgn, n = deltas_and_n(build(bgn=True, bgn_output=True))
 assert len(n) == 13  # 12 hidden BGN layers + the output one
-scales = [np.prod(1 / n[K:]) for K in range(len(n))]  # Dense K has BGN K..12 above it
+scales = [np.prod(1 / n[K - 1 :]) for K in range(1, len(n) + 1)]  # Dense K: BGN K..13 above
 print(
     f"exercise 2: output layer scale 1/n_out = {scales[-1]:.4f}; eq. (9) worst "
     f"{check_eq9(scales, d_plain, d_bgn):.1e}"

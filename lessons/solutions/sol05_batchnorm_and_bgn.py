@@ -1,4 +1,4 @@
-"""Worked solutions to the exercises of lesson 6 (BatchNorm, and BatchNorm + BGN)."""
+"""Worked solutions to the exercises of lesson 5 (BatchNorm, and BatchNorm + BGN)."""
 
 import numpy as np
 

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 6 - BatchNorm forward and backward, and BatchNorm + BGN
+# # Lesson 5 - BatchNorm forward and backward, and BatchNorm + BGN
 #
 # Batch normalisation (Ioffe & Szegedy, 2015) is the paper's point of comparison. It
 # normalises each feature *over the batch* on the forward pass, then scales and shifts:
@@ -21,9 +21,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import FAST, mnist_dir, save_figure
 
 import tinybgn as tb
+from tinybgn.course import FAST, mnist_dir, save_figure
 from tinybgn.data import load_dataset
 
 rng = np.random.default_rng(0)
@@ -34,11 +34,17 @@ BATCH = 32 if FAST else 128
 # %% [markdown]
 # ## Forward: what BatchNorm does to a batch
 #
+# BatchNorm's `epsilon` and the momentum of its running statistics are not given in the paper;
+# tinybgn *assumes* Keras's defaults, `epsilon = 1e-3` and `momentum = 0.99`.
+#
 # What to expect, for a batch of 16 samples with 5 features of very different scales (all
 # centred at 3): each feature of `x_hat` has mean 0 up to the rounding of `x - mu`, which is
-# about `eps |x|`, magnified by `1/sqrt(sigma^2 + eps)` - so below `4 eps max|x| inv_std`; and
-# variance
-# `sigma^2 / (sigma^2 + eps)` - slightly below 1 because of Keras's `eps = 1e-3` - to ~1e-15.
+# about `eps |x|` (here `eps` is float64's 2.2e-16), magnified by `1/sqrt(sigma^2 + epsilon)` -
+# so below `4 eps max|x| inv_std`. Its variance is `sigma^2 / (sigma^2 + epsilon)`, to ~1e-13:
+# close to 1 only for a feature whose variance is far above `epsilon`. The first feature (drawn
+# with standard deviation 0.01: a variance of order 1e-4, *below* `epsilon`) comes out with a
+# variance far below 1 - about 0.03 here - so BatchNorm does *not* standardise features smaller than
+# `sqrt(epsilon) = 0.03`; the other four (variance 1e-2 and up) land between 0.9 and 1.
 # The running statistics move 1% of the way towards the batch's (`momentum = 0.99`).
 
 # %%
@@ -51,6 +57,8 @@ print("per-feature mean of x_hat:", bn.x_hat.mean(axis=0))
 print("per-feature var  of x_hat:", bn.x_hat.var(axis=0))
 assert np.all(np.abs(bn.x_hat.mean(axis=0)) < 4 * EPS * np.abs(x).max(axis=0) * bn.inv_std)
 assert np.allclose(bn.x_hat.var(axis=0), var / (var + bn.eps), rtol=1e-13, atol=0)
+assert bn.eps == 1e-3 and var[0] < bn.eps and bn.x_hat.var(axis=0)[0] < 0.1  # not standardised
+assert np.all((bn.x_hat.var(axis=0)[1:] > 0.9) & (bn.x_hat.var(axis=0)[1:] < 1))
 assert np.allclose(bn.buffers["running_mean"], 0.01 * mu, rtol=1e-14, atol=0)
 assert np.allclose(y, bn.x_hat, rtol=0, atol=0)  # gamma = 1, beta = 0 at the start
 
@@ -133,7 +141,7 @@ assert np.all(np.abs(dx.sum(axis=0)) < 16 * 4 * EPS * np.abs(dx).max(axis=0))
 # the plots flatten."
 
 # %%
-data = load_dataset("mnist", mnist_dir(), split="carve", seed=0)
+data = load_dataset("mnist", mnist_dir(), split="carve", seed=0, fallback="sample")
 xb = data.x_train[:BATCH].astype(np.float64)
 yb = data.y_train[:BATCH]
 
@@ -187,7 +195,7 @@ for ax, act in zip(axes, ("relu", "sigmoid", "tanh"), strict=True):
     ax.set(title=f"{act}: ||delta^(K)||", xlabel="layer K (1 = input side)")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
-save_figure(fig, "06_gradients_with_batchnorm.png")
+save_figure(fig, "05_gradients_with_batchnorm.png")
 
 # %% [markdown]
 # What to expect, in numbers (over the hidden layers, `spread` = largest / smallest `||delta||`):
@@ -236,4 +244,8 @@ assert relu_bn.max() / relu_bn.min() > 100
 #    layer's weight gradient by `c`. Verify both. Why does this make BN + a weight-scale-sensitive
 #    rule like SGD behave differently from Adam?
 #
-# Worked solutions: `lessons/solutions/sol06_batchnorm_and_bgn.py`.
+# Worked solutions: `lessons/solutions/sol05_batchnorm_and_bgn.py`.
+#
+# **Implement it yourself.** `lessons/exercises/ex05_batchnorm.py` leaves BatchNorm's backward
+# to you; `tinybgn lessons check` checks it by finite differences (with a random `dy`) and
+# against `tb.BatchNorm`.
