@@ -54,7 +54,13 @@ def open_in_chromium(page: Path) -> tuple[str, list[str]]:
         pytest.skip("chromium not installed (apt-get install chromium)")
     with tempfile.TemporaryDirectory(prefix="tinybgn-chromium-") as profile:
         proc = subprocess.run(
-            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                page.resolve().as_uri(),
+            ],
             capture_output=True,
             text=True,
             timeout=120,
