@@ -27,7 +27,8 @@ class BatchNorm(Layer):
 
     Training needs batches of at least 2 samples (a ShapeError otherwise).
 
-    Defaults are Keras's, which the paper used: ``momentum=0.99``, ``eps=1e-3`` (PyTorch uses
+    Defaults are Keras's, an assumption (the paper names no framework): ``momentum=0.99``,
+    ``eps=1e-3`` (PyTorch uses
     a momentum of 0.1 on the *new* value and eps=1e-5; Keras also keeps the biased variance in
     its running average, as done here).
     """

@@ -28,7 +28,8 @@ class Dense(Layer):
     :func:`tinybgn.layer.batch_sum`. As the first layer of a network trained with
     ``Sequential.backward(..., input_grad=False)`` the layer skips (3) and returns None.)
 
-    Weights are Glorot-uniform by default (the Keras default the paper used) or ``"he_normal"``;
+    Weights are Glorot-uniform by default (Keras's default; tinybgn assumes it, the paper states
+    none) or ``"he_normal"``;
     biases start at zero. All draws come from ``rng``, so a seed fixes them bit for bit.
     """
 

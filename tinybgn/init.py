@@ -1,4 +1,4 @@
-"""Weight initialisers. Glorot-uniform is the default, as in Keras, which the paper used."""
+"""Weight initialisers. Glorot-uniform is the default: Keras's, assumed (the paper states none)."""
 
 from __future__ import annotations
 

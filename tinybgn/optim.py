@@ -198,7 +198,8 @@ class Adam(Optimizer):
         v_hat = v / (1 - beta2^t)
         theta = theta - lr m_hat / (sqrt(v_hat) + eps)
 
-    ``eps`` defaults to 1e-7, Keras's value, which the paper used (PyTorch's is 1e-8). Keras adds
+    ``eps`` defaults to 1e-7, Keras's value, an assumption: the paper states none (PyTorch's is
+    1e-8). Keras adds
     eps to sqrt(v) *before* the bias correction (Kingma & Ba's "epsilon hat" form), which equals
     eps * sqrt(1 - beta2^t) here: slightly different in early steps. This class follows
     Algorithm 1, which is also what ``torch.optim.Adam`` computes. ``step`` evaluates the last
