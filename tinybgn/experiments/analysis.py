@@ -54,21 +54,11 @@ import numpy as np
 
 from tinybgn.errors import TinyBGNError
 from tinybgn.experiments import stats
+from tinybgn.experiments.spec import NEW_DEFAULTS
 
-#: Spec keys added after the first stores, with the value an old record means (interfaces.md).
-SPEC_DEFAULTS: dict[str, object] = {
-    "builder": "mlp",
-    "bgn_kappa": None,
-    "bgn_every": 1,
-    "bgn_scope": "batch",
-    "optimizer": "adam",
-    "momentum": 0.9,
-    "grad_method": "none",
-    "clip_norm": 1.0,
-    "n_val": 0,
-    "selection": "paper",
-    "monitor": False,
-}
+#: Spec keys added after the first stores, with the value an old record means (one table,
+#: the runner's: a new key enters a job id only when it differs from it).
+SPEC_DEFAULTS = NEW_DEFAULTS
 #: Per-run labels: never part of a cell.
 RUN_LABELS = ("seed", "run", "study", "probe", "probe_batch", "monitor")
 #: Keys that only matter when BGN is on (ignored when matching a BGN cell with its baseline).
