@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from tinybgn.errors import TinyBGNError
+from tinybgn.experiments.cli import _positive_float
 from tinybgn.train import DEFAULT_BATCH_SIZE
 
 ACTIVATION_NAMES = ("relu", "sigmoid", "tanh")
@@ -77,13 +77,6 @@ def _integer(minimum: int):
     return parse
 
 
-def _finite_positive(text: str) -> float:
-    value = float(text)
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
 def add_subcommand(subparsers) -> None:
     """Add ``train`` to the ``tinybgn`` command line."""
     from tinybgn.grad_methods import GRAD_METHODS
@@ -109,15 +102,15 @@ def add_subcommand(subparsers) -> None:
     setting("--width", type=_integer(1), help=f"units per layer (default {d['width']})")
     setting("--bn", action="store_true", help="BatchNorm before every activation")
     setting("--bgn", action="store_true", help="BGN before every activation")
-    setting("--bgn-kappa", type=_finite_positive, help="BGN's kappa (default sqrt(d), eq. 5)")
+    setting("--bgn-kappa", type=_positive_float, help="BGN's kappa (default sqrt(d), eq. 5)")
     setting("--bgn-every", type=_integer(1), help="BGN before every k-th activation only (1)")
     setting("--bgn-scope", choices=("batch", "sample"), help="norm over the batch (default)")
     setting("--optimizer", choices=OPTIMIZERS, help="default adam")
-    setting("--lr", type=_finite_positive, help="learning rate (1e-3 for adam, 0.01 for sgd)")
-    setting("--eps", type=_finite_positive, help="Adam's eps (default 1e-7, Keras's)")
+    setting("--lr", type=_positive_float, help="learning rate (1e-3 for adam, 0.01 for sgd)")
+    setting("--eps", type=_positive_float, help="Adam's eps (default 1e-7, Keras's)")
     setting("--momentum", type=float, help=f"for --optimizer momentum ({DEFAULT_MOMENTUM})")
     setting("--grad-method", choices=GRAD_METHODS, help="after backprop (default none)")
-    setting("--clip-norm", type=_finite_positive, help="for --grad-method clip (default 1)")
+    setting("--clip-norm", type=_positive_float, help="for --grad-method clip (default 1)")
     setting(
         "--batch-size",
         type=_integer(1),
