@@ -167,3 +167,14 @@ def test_a_grid_this_tinybgn_cannot_run_fails_before_training(
     assert main(args) == 2
     assert "training_monitor" in capsys.readouterr().err
     assert read_records(out / "runs.jsonl") == ({}, [])  # nothing trained, nothing stored
+
+
+def test_the_data_line_gives_the_sizes_after_the_validation_carve_out():
+    # The standard preset printed "8000 train / 2000 test" (the t10k carve) while its runs
+    # trained on 7000 and validated on 1000: the line must give the sizes the runs use.
+    from tinybgn.data import load_dataset
+
+    ds = load_dataset("mnist-sample", n_test=500, val_size=300, seed=0)
+    line = sw.data_line(ds.info)
+    assert line.startswith("data: ") and "300 examples set aside from train" in line
+    assert line.endswith(f"{len(ds.y_train)} train / 300 validation / 500 test")

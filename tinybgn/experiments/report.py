@@ -42,7 +42,7 @@ from tinybgn.experiments.jobs import (
 )
 from tinybgn.experiments.presets import Preset
 from tinybgn.experiments.store import JsonlStore
-from tinybgn.experiments.sweep import data_source, plan_data
+from tinybgn.experiments.sweep import data_line, data_source, plan_data
 from tinybgn.experiments.table1 import configs
 from tinybgn.files import atomic_write_text
 
@@ -142,7 +142,7 @@ def _reproduce(preset, out, store, data_dir, download, executor, workers, quiet,
     majority = float(counts.max() / counts.sum())
     ids_before = set(store.records)
     if not quiet:
-        print(f"data: {data_source(ds.info)}; {ds.info['split']}", file=stream)
+        print(data_line(ds.info), file=stream)
 
     # Both phases share one pool: its workers import the engine once, so every run of this
     # invocation uses the same code even if the files change meanwhile.

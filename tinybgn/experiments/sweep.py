@@ -339,6 +339,16 @@ def data_source(info: dict) -> str:
     return info.get("source") or f"{info['name']} files in {info['directory']}"
 
 
+def data_line(info: dict) -> str:
+    """``data: <source>; <split>[; <validation>]: n train / n validation / n test`` - the
+    sizes the runs really train, validate and test on (after any validation carve-out)."""
+    parts = [data_source(info), info["split"]]
+    if info.get("validation"):
+        parts.append(info["validation"])
+    sizes = f"{info['n_train']} train / {info.get('n_val', 0)} validation / {info['n_test']} test"
+    return "data: " + "; ".join(parts) + f": {sizes}"
+
+
 def estimate_run_seconds(spec: JobSpec, n_train: int, n_eval: int) -> float:
     """Projected seconds of one run on one core of the reference machine (see STEP_SECONDS)."""
     from tinybgn.experiments.timing import step_seconds
