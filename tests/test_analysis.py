@@ -325,6 +325,63 @@ def test_monitor_records_get_a_figure(tmp_path):
     assert "monitor_relu_3.png" in (tmp_path / "README.md").read_text()
 
 
+def test_band_medians_leave_out_the_output_layer_and_missing_values():
+    from tinybgn.experiments.monitors import band_medians
+
+    # 20 hidden layers -> bands of 2; a Dense list has a 21st entry, the output layer.
+    values = [1.0, 3.0] + [None] * 7 + [5.0, 7.0] + [None] * 7 + [9.0, 11.0, 1e9]
+    assert band_medians(values, 20) == {"input": 2.0, "middle": 6.0, "output": 10.0}
+    assert band_medians([None] * 21, 20) == {"input": None, "middle": None, "output": None}
+
+
+def test_monitor_table_summarises_the_final_runs_by_band(tmp_path):
+    def history(scale):
+        return [
+            {"epoch": e, "update_size": [scale * e] * 20 + [123.0], "dead_relu": [0.25] * 20}
+            for e in (1, 2)
+        ]
+
+    recs = []
+    for run, bgn in [(r, b) for r in (1, 2, 3) for b in (False, True)]:
+        scale = 1.0 if bgn else 1e-9
+        recs.append(
+            synthetic_record(
+                0.5,
+                bgn=bgn,
+                depth=20,
+                run=run,
+                seed=run,
+                monitor=history(scale),
+                study="mech",
+                selection="validation",
+                val=0.5,
+            )
+        )
+    # A search run (run 0, two rates) whose monitor must not enter the final cell's rows.
+    for lr in (1e-3, 1e-2):
+        recs.append(
+            synthetic_record(
+                0.4,
+                bgn=True,
+                depth=20,
+                lr=lr,
+                run=0,
+                val=0.1 if lr > 1e-3 else 0.6,
+                monitor=history(1e6),
+                study="mech",
+                selection="validation",
+            )
+        )
+    result = analysis.build_report(recs, tmp_path)
+    assert str(tmp_path / "monitor.md") in result["files"]
+    rows = analysis.analyse(recs)["monitor_rows"]
+    bgn_last = [r for r in rows if r["bgn"] and r["quantity"] == "update_size" and r["epoch"] == 2]
+    assert len(bgn_last) == 1 and bgn_last[0]["n"] == 3
+    assert bgn_last[0]["input"] == bgn_last[0]["output"] == 2.0  # not 2e6, not the output layer
+    text = (tmp_path / "monitor.md").read_text()
+    assert "## `update_size`" in text and "## `dead_relu`" in text and "2.00e-09" in text
+
+
 # -- the committed store, with no dataset anywhere -------------------------------------------------
 @pytest.fixture
 def no_dataset(monkeypatch, tmp_path):

@@ -11,8 +11,9 @@ training. It writes ``table1.json`` (``cells``, ``pairs``, ``method_pairs``, ``s
 ``table1.md``, ``table1.csv``, ``pairs.csv``, ``method_pairs.csv`` (gradient methods against no
 method and against BGN), ``selection.csv``, ``runs.csv`` (one flat row per run),
 ``timing.md/.csv``, ``claims.md/.json``, ``eps.md/.csv`` and its figure (if the store has
-``eps`` runs), Figures 1-3 and the monitor figures (PNG and SVG, when the store has the records
-they need), ``protocol.json`` and ``README.md`` (the summary, with the statistics explained),
+``eps`` runs), Figures 1-3, the monitor figures and ``monitor.md/.csv`` (per-layer quantities by layer
+band, :mod:`tinybgn.experiments.monitors`; PNG and SVG, when the store has the records they
+need), ``protocol.json`` and ``README.md`` (the summary, with the statistics explained),
 and returns ``{"out_dir", "files", "cells", "pairs", "claims"}``.
 
 ``protocol`` (optional, a JSON-able dict from the runner) is copied into ``protocol.json``
@@ -53,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from tinybgn.errors import TinyBGNError
-from tinybgn.experiments import stats
+from tinybgn.experiments import monitors, stats
 from tinybgn.experiments.spec import NEW_DEFAULTS
 
 #: Spec keys added after the first stores, with the value an old record means (one table,
@@ -610,7 +611,12 @@ def analyse(records: list[dict], protocol: dict | None = None, *, seed: int = 0)
         "figure1": curves(roles, "init_probe", _fig1_extract)[0],
         "figure2": curves(roles, "probe", _fig2_extract)[0],
         "figure3": curves(roles, "probe", _fig3_extract)[0],
-        "monitor": [(spec_of(r), r["monitor"]) for _, r in roles if r.get("monitor")],
+        # A cell's own runs (its final runs at the chosen rate), not its search runs at
+        # other rates, which would blur the curves.
+        "monitor": [
+            (spec_of(r), r["monitor"]) for c in cells for r in c["records"] if r.get("monitor")
+        ],
+        "monitor_rows": monitors.monitor_rows(cells, columns),
         "majority": _majority(protocol),
     }
 
@@ -1058,6 +1064,16 @@ def write_tables(a: dict, out: Path, protocol: dict | None) -> list[Path]:
         _write(out / "claims.md", claims_markdown(a["claims"])),
         _json(out / "protocol.json", protocol_from_records(a, protocol)),
     ]
+    if a["monitor_rows"]:
+        extra = [k for k in a["columns"] if k not in (*MAIN_KEYS, "lr", "selection")]
+
+        def label(row: dict) -> str:
+            return f"{row['activation']} {row['depth']} {variant_label(row, extra)}"
+
+        files += [
+            _write(out / "monitor.md", monitors.monitor_markdown(a["monitor_rows"], label)),
+            write_csv(a["monitor_rows"], out / "monitor.csv"),
+        ]
     if a["eps"]:
         files += [
             _write(out / "eps.md", eps_markdown(a)),
