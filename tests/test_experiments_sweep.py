@@ -178,3 +178,17 @@ def test_the_data_line_gives_the_sizes_after_the_validation_carve_out():
     line = sw.data_line(ds.info)
     assert line.startswith("data: ") and "300 examples set aside from train" in line
     assert line.endswith(f"{len(ds.y_train)} train / 300 validation / 500 test")
+
+
+def test_the_mechanism_grids_share_one_study_protocol_and_rate_grid():
+    # The parts of the mechanism study are run into one folder so that shared variants are
+    # trained once: that needs one study name, seeds, data and learning-rate grid in all.
+    names = sorted(p.stem for p in sw.GRIDS_DIR.glob("mechanism-*.toml"))
+    assert {"mechanism-optimizers", "mechanism-frozen", "mechanism-eps"} <= set(names)
+    grids = [load_grid(n) for n in names]
+    fixed = {k: grids[0].fixed.get(k) for k in ("dataset", "n_val", "epochs", "depth", "width")}
+    for g in grids:
+        assert g.study == "mechanism" and g.seed_keys == ("activation",)
+        assert {k: g.fixed.get(k) for k in fixed} == fixed
+        assert g.search.lrs == grids[0].search.lrs and g.search.lrs[0] == 1e-6
+        assert len(g.search.lrs) == 13 and 1e-4 in g.search.lrs
