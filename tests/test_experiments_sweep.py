@@ -129,6 +129,19 @@ def test_sweep_lr_search_and_bad_grids(shared_data, tmp_path, capsys):
     records, _ = read_records(out / "runs.jsonl")
     assert len(records) == 4 * (2 + 1)  # 4 variants x (2 search rates + 1 final run)
     assert len(json.loads((out / "table1.json").read_text())["cells"]) == 4
+    # A dry run over a store with runs also says at what pace they really ran ...
+    capsys.readouterr()
+    assert main([*args[:-1], "--dry-run"]) == 0
+    finished = sum(r["diverged"] is None for r in records.values())
+    assert f"the {finished} finished runs already stored took " in capsys.readouterr().err
+    # ... as the median of wall time / projection: 3x slower runs give 3.00.
+    ds = sw.plan_data("mnist", 200, 100, 100, shared_data / "mnist", download=False)[0]
+    slow = {}
+    for i, r in records.items():
+        projected = sw._cost(JobSpec.from_dict(r["spec"]), ds)
+        slow[i] = {**r, "wall_seconds": 3 * projected}
+    assert sw.observed_pace(slow, [ds]) == (finished, pytest.approx(3.0))
+    assert sw.observed_pace(slow, []) == (0, None)  # runs on other data are not compared
     protocol = json.loads((out / "protocol-tiny.json").read_text())
     assert protocol["selection"] == "validation" and protocol["data"]["n_val"] == 100
     grid.write_text('name = "x"\nlr = 1e-3\ndepht = 3\n')

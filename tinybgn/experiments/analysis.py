@@ -11,9 +11,9 @@ training. It writes ``table1.json`` (``cells``, ``pairs``, ``method_pairs``, ``s
 ``table1.md``, ``table1.csv``, ``pairs.csv``, ``method_pairs.csv`` (gradient methods against no
 method and against BGN), ``selection.csv``, ``runs.csv`` (one flat row per run),
 ``timing.md/.csv``, ``claims.md/.json``, ``eps.md/.csv`` and its figure (if the store has
-``eps`` runs), Figures 1-3, the monitor figures and ``monitor.md/.csv`` (per-layer quantities by layer
-band, :mod:`tinybgn.experiments.monitors`; PNG and SVG, when the store has the records they
-need), ``protocol.json`` and ``README.md`` (the summary, with the statistics explained),
+``eps`` runs), Figures 1-3, the monitor figures and ``monitor.md/.csv`` (per-layer
+quantities by layer band, :mod:`tinybgn.experiments.monitors`; PNG and SVG, when the store has
+the records they need), ``protocol.json`` and ``README.md`` (the summary, with the statistics explained),
 and returns ``{"out_dir", "files", "cells", "pairs", "claims"}``.
 
 ``protocol`` (optional, a JSON-able dict from the runner) is copied into ``protocol.json``

@@ -118,10 +118,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         print(f"tinybgn reproduce: error: {err}", file=sys.stderr)
         return 2
     download = not args.no_download
-    if args.dry_run:
-        dry_run(preset, data_dir=args.data_dir, download=download, workers=args.workers)
-        return 0
     out = args.out or Path("runs") / f"{preset.name}-{preset.dataset}"
+    if args.dry_run:
+        dry_run(
+            preset, data_dir=args.data_dir, download=download, workers=args.workers, out_dir=out
+        )
+        return 0
     result = reproduce(
         preset,
         out,

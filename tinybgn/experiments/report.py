@@ -75,10 +75,14 @@ def check_out_dir(out: Path) -> None:
         raise TinyBGNError(f"cannot write results to {out}: {err.strerror or err}") from None
 
 
-def dry_run(preset: Preset, *, data_dir=None, download=True, workers=2, stream=None) -> dict:
+def dry_run(
+    preset: Preset, *, data_dir=None, download=True, workers=2, stream=None, out_dir=None
+) -> dict:
     """Plan the preset's runs and print their number and projected wall time on ``workers``
-    workers from the measured step times (:mod:`tinybgn.experiments.timing`); train nothing."""
-    from tinybgn.experiments.sweep import _cost, hms, projected_wall_seconds
+    workers from the measured step times (:mod:`tinybgn.experiments.timing`), and, if
+    ``out_dir`` holds runs already, the pace they really ran at; train nothing."""
+    from tinybgn.experiments.store import read_records
+    from tinybgn.experiments.sweep import _cost, hms, pace_note, projected_wall_seconds
 
     preset.validate()
     stream = stream or sys.stderr
@@ -94,12 +98,14 @@ def dry_run(preset: Preset, *, data_dir=None, download=True, workers=2, stream=N
     costs = {name: [_cost(s, ds) for s in specs] for name, specs in phases.items()}
     every = [c for cs in costs.values() for c in cs]
     wall = projected_wall_seconds(every, workers)
+    stored = read_records(Path(out_dir) / "runs.jsonl")[0] if out_dir else {}  # read-only
     parts = ", ".join(f"{len(cs)} {name}" for name, cs in costs.items())
     print(
         f"preset {preset.name}: {len(every)} runs ({parts}) on {data_source(ds.info)} "
         f"({ds.info['n_train']} train / {ds.info.get('n_val', 0)} validation / "
         f"{ds.info['n_test']} test); {sum(every) / 3600:.2f} core-hours; projected wall time on "
-        f"{workers} workers: {hms(wall)} (from measured step times, tinybgn.experiments.timing)",
+        f"{workers} workers: {hms(wall)} (from measured step times, tinybgn.experiments.timing)"
+        + pace_note(stored, [ds], wall),
         file=stream,
     )
     return {"runs": len(every), "core_seconds": sum(every), "projected_wall_seconds": wall}

@@ -367,6 +367,42 @@ def projected_wall_seconds(costs: list[float], workers: int) -> float:
     return max(finish)
 
 
+def observed_pace(records: dict, datasets: list) -> tuple[int, float | None]:
+    """``(n, factor)``: how long the stored runs really took, as a multiple of what the step-time
+    table projects for them (median of ``wall_seconds / projection`` over the ``n`` finished,
+    not diverged runs on one of ``datasets``; ``factor`` None if there are none).
+
+    The table (:mod:`tinybgn.experiments.timing`) was measured once; a machine that is busier
+    or slower on another day runs at another pace, and the runs of the store itself measure
+    that pace in the same conditions as the runs still to come."""
+    by_fingerprint = {data_fingerprint(ds.info): ds for ds in datasets}
+    ratios = []
+    for record in records.values():
+        spec = record.get("spec") or {}
+        ds = by_fingerprint.get(spec.get("data_fingerprint"))
+        wall = record.get("wall_seconds")
+        if ds is None or not wall or record.get("diverged") is not None:
+            continue
+        try:
+            projected = _cost(JobSpec.from_dict(spec), ds)
+        except SpecError:
+            continue  # a record of another tinybgn's spec format: no projection to compare
+        if projected > 0:
+            ratios.append(wall / projected)
+    return len(ratios), (float(np.median(ratios)) if ratios else None)
+
+
+def pace_note(records: dict, datasets: list, wall: float) -> str:
+    """``"; the N stored runs took X x ... : at that pace H"`` for a dry run's line, or ``""``."""
+    n, factor = observed_pace(records, datasets)
+    if factor is None:
+        return ""
+    return (
+        f"; the {n} finished runs already stored took {factor:.2f}x (median) what the table "
+        f"projects for them: at that pace {hms(wall * factor)}"
+    )
+
+
 def hms(seconds: float) -> str:
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
@@ -442,7 +478,8 @@ def run_grid(
             f"{grid.name}: {len(grid.variants())} variants (varying {', '.join(grid.varying)}),"
             f" {len(costs)} runs ({done} of the first phase already in {out / 'runs.jsonl'}, "
             f"counted too), {sum(costs) / 3600:.2f} core-hours; projected wall time on "
-            f"{workers} workers: {hms(wall)} (measured step times, tinybgn.experiments.timing)",
+            f"{workers} workers: {hms(wall)} (measured step times, tinybgn.experiments.timing)"
+            + pace_note(stored, [ds for ds, _, _ in planned.values()], wall),
             file=stream,
         )
         return {"runs": len(costs), "core_seconds": sum(costs), "projected_wall_seconds": wall}
