@@ -13,8 +13,8 @@ method and against BGN), ``selection.csv``, ``runs.csv`` (one flat row per run),
 ``timing.md/.csv``, ``claims.md/.json``, ``eps.md/.csv`` and its figure (if the store has
 ``eps`` runs), Figures 1-3, the monitor figures and ``monitor.md/.csv`` (per-layer
 quantities by layer band, :mod:`tinybgn.experiments.monitors`; PNG and SVG, when the store has
-the records they need), ``protocol.json`` and ``README.md`` (the summary, with the statistics explained),
-and returns ``{"out_dir", "files", "cells", "pairs", "claims"}``.
+the records they need), ``protocol.json`` and ``README.md`` (the summary, with the statistics
+explained), and returns ``{"out_dir", "files", "cells", "pairs", "claims"}``.
 
 ``protocol`` (optional, a JSON-able dict from the runner) is copied into ``protocol.json``
 under ``"runner"``; its ``data`` entry (``source``, ``name``, ``split``, ...) is shown as the
