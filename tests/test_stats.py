@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -62,17 +63,35 @@ def test_smallest_p_is_2_over_2_to_the_n(n):
     assert stats.smallest_exact_p(n) == pytest.approx(min(1.0, 2 / 2**n))
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=8))
-def test_exact_p_matches_a_direct_enumeration(d):
-    observed = abs(np.mean(d))
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-2000, 2000), min_size=1, max_size=8))
+def test_exact_p_matches_a_direct_enumeration_in_exact_arithmetic(k):
+    # Paired differences of test accuracies are multiples of 1/n_test: here of 1/2000, as in the
+    # presets. The oracle counts in exact rationals, so a tie is a tie and no tolerance is needed
+    # (any two distinct sums differ by at least 1/2000, far beyond the p-value's tolerance).
+    d = [x / 2000 for x in k]
+    exact = [Fraction(x, 2000) for x in k]
+    observed = abs(sum(exact))
     count = sum(
-        abs(np.mean(np.multiply(s, d))) >= observed - 1e-9
-        for s in itertools.product((1, -1), repeat=len(d))
+        abs(sum(s * x for s, x in zip(signs, exact, strict=True))) >= observed
+        for signs in itertools.product((1, -1), repeat=len(exact))
     )
     p = stats.sign_flip_pvalue(d)
-    assert p == pytest.approx(count / 2 ** len(d))
+    assert p == count / 2 ** len(d)
     assert stats.smallest_exact_p(len(d)) - 1e-12 <= p <= 1.0
+
+
+def test_sums_equal_but_for_rounding_are_ties_and_real_differences_are_not():
+    # In floats 0.1 + 0.2 - 0.3 = 5.6e-17, not 0: sign vectors whose |sum| equals the observed
+    # one in exact arithmetic miss it by rounding. They are ties, as for the integers 1, 2, -3, 3
+    # (12 of the 16 sign vectors reach |sum|; a strict float comparison would count 10).
+    assert 0.1 + 0.2 - 0.3 != 0
+    assert stats.sign_flip_pvalue([1.0, 2.0, -3.0, 3.0]) == 12 / 16
+    assert stats.sign_flip_pvalue([0.1, 0.2, -0.3, 0.3]) == 12 / 16
+    # The flipped sum 1 - 1e-9 lies 2e-9 below 1 + 1e-9: twice the tolerance (1e-9 relative),
+    # a real difference, not a tie.
+    assert stats.sign_flip_pvalue([1.0, 1e-9]) == 0.5
+    assert stats.sign_flip_pvalue([1.0, 0.0]) == 1.0  # flipping a 0 changes nothing: a tie
 
 
 def test_monte_carlo_p_is_seeded_and_never_zero():
