@@ -102,11 +102,15 @@ def test_resume_uses_the_checkpoints_settings_and_refuses_others(mnist, tmp_path
 
     history = tmp_path / "h.json"
     resume = ["--checkpoint", str(ckpt), "--resume", "--epochs", "2", "--history", str(history)]
+    threads_before = blas.num_threads()
     assert main(["train", *resume, "--no-download", "--data-dir", mnist[1], "--seed", "4"]) == 0
     record = json.loads(history.read_text())
     assert [e["epoch"] for e in record["epochs"]] == [1, 2]
     assert record["settings"]["depth"] == 3 and record["settings"]["momentum"] == 0.9
-    assert record["meta"]["blas_threads"] == blas.num_threads()
+    # The run used --threads' default (1) and says so; the caller's count is given back after.
+    if threads_before is not None:  # None: no OpenBLAS to set
+        assert record["meta"]["blas_threads"] == 1
+    assert blas.num_threads() == threads_before
 
 
 def test_the_model_optimizer_and_gradient_flags_shape_the_run(mnist, tmp_path, capsys):
