@@ -542,3 +542,10 @@ def test_markdown_tables_keep_their_columns_when_a_cell_has_a_pipe(tmp_path):
     rows = [l for l in (tmp_path / "claims.md").read_text().splitlines() if l.startswith("|")]
     assert any("\\|\\|delta\\|\\|" in l for l in rows)  # claim (ii) names ||delta||
     assert {l.replace("\\|", "").count("|") for l in rows} == {7}  # 6 columns in every row
+
+
+def test_small_key_values_are_not_printed_as_zero():
+    # A table of learning rates 1e-4 and 3.162e-4 printed both as "0.000".
+    assert analysis._fmt(1e-4) == "0.0001" and analysis._fmt(3.162e-4) == "0.000316"
+    assert analysis._fmt(1e-7) == "1e-07" and analysis._fmt(0.1135) == "0.114"
+    assert analysis._fmt(0.0) == "0.000" and analysis._fmt(8.0) == "8.000"

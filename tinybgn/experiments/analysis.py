@@ -677,6 +677,8 @@ def _fmt(v, digits: int = 3) -> str:
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, float):
+        if v != 0 and abs(v) < 10.0**-digits:  # a learning rate or an eps: not "0.000"
+            return f"{v:.{digits}g}"
         return f"{v:.{digits}f}"
     return str(v)
 
