@@ -260,13 +260,16 @@ def monitor_figure(runs: dict[str, list[list[dict]]], title: str, path: Path) ->
         epochs = sorted({e["epoch"] for h in runs[v] for e in h})
         for i, q in enumerate(present):
             ax = axes[i, j]
+            measured = shown = False
             for n, ep in enumerate(epochs):
                 ys = [e[q] for h in runs[v] for e in h if e["epoch"] == ep and e.get(q) is not None]
                 if not ys:
                     continue
+                measured = True
                 y = np.nanmedian(as_curves(ys, None), axis=0)
                 color = cmap(n / max(1, len(epochs) - 1))
                 y = np.where(y > 0, y, np.nan) if MONITOR_QUANTITIES[q][1] else y
+                shown = shown or bool(np.any(np.isfinite(y)))
                 ax.plot(
                     np.arange(1, len(y) + 1),
                     y,
@@ -274,10 +277,19 @@ def monitor_figure(runs: dict[str, list[list[dict]]], title: str, path: Path) ->
                     lw=1,
                     label=f"epoch {ep}" if n in (0, len(epochs) - 1) else None,
                 )
-            if MONITOR_QUANTITIES[q][1]:
+            if not shown:  # say why the panel is empty instead of drawing empty axes
+                why = "0 in every layer" if measured else "not measured\n(not Adam)"
+                if q == "dead_relu" and not measured:
+                    why = "not measured\n(no ReLU)"
+                ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            elif MONITOR_QUANTITIES[q][1]:
                 ax.set_yscale("log")
             else:
                 ax.set_ylim(-0.02, 1.02)
+            if shown:  # every layer on the axis, also where a log panel has no value > 0
+                ax.set_xlim(0, max(len(e[q]) for h in runs[v] for e in h if e.get(q)) + 1)
             ax.grid(True, alpha=0.3)
             if i == 0:
                 ax.set_title(v, fontsize=9)
