@@ -498,7 +498,9 @@ def test_gradient_methods_are_compared_with_no_method_and_with_bgn():
     assert block_vs_bgn["diff"] == pytest.approx(-0.4) and block_vs_bgn["verdict"] == "worse"
     frozen_vs_bgn = rows[("frozen_bgn", True, "same cell, grad_method none")]
     assert frozen_vs_bgn["diff"] == pytest.approx(-0.2)
-    assert len(a["method_pairs"]) == 3
+    frozen_vs_plain = rows[("frozen_bgn", True, "same cell without BGN")]
+    assert frozen_vs_plain["diff"] == pytest.approx(0.6) and frozen_vs_plain["verdict"] == "better"
+    assert len(a["method_pairs"]) == 4
 
 
 def test_a_sweep_with_an_lr_search_is_split_and_a_sweep_over_lr_is_not():

@@ -303,7 +303,8 @@ def paired_rows(cells: list[dict], columns: list[str], *, seed: int = 0) -> list
 def method_rows(cells: list[dict], columns: list[str], *, seed: int = 0) -> list[dict]:
     """Every cell with a gradient method (``grad_method`` not "none": block_normalized, clip,
     frozen_bgn) against the same cell with ``grad_method = "none"`` and, when it has no BGN,
-    against the BGN cells with ``grad_method = "none"`` (the methods BGN is compared with)."""
+    against the BGN cells with ``grad_method = "none"`` (the methods BGN is compared with); a
+    method on a BGN network (frozen_bgn) also against the same network without BGN."""
     ignore = ("grad_method", "clip_norm")
     plain = {}
     for c in cells:
@@ -317,11 +318,12 @@ def method_rows(cells: list[dict], columns: list[str], *, seed: int = 0) -> list
             continue
         for b in plain.get(_match_key(c["key"], c["selection"], ignore), []):
             rows.append(_compare(c, b, columns, "same cell, grad_method none", seed))
-        if not c["key"].get("bgn"):
-            for b in plain.get(_match_key(c["key"], c["selection"], ignore + BGN_KEYS), []):
-                if b["key"].get("bgn"):
-                    what = variant_label(b["key"], [k for k in BGN_KEYS[1:] if k in columns])
-                    rows.append(_compare(c, b, columns, f"{what}, grad_method none", seed))
+        for b in plain.get(_match_key(c["key"], c["selection"], ignore + BGN_KEYS), []):
+            if not c["key"].get("bgn") and b["key"].get("bgn"):
+                what = variant_label(b["key"], [k for k in BGN_KEYS[1:] if k in columns])
+                rows.append(_compare(c, b, columns, f"{what}, grad_method none", seed))
+            elif c["key"].get("bgn") and not b["key"].get("bgn"):  # frozen_bgn vs no BGN at all
+                rows.append(_compare(c, b, columns, "same cell without BGN", seed))
     return rows
 
 
