@@ -1,0 +1,86 @@
+"""Paired comparisons of the mechanism study that the generic report does not make.
+
+The report (``report/``) pairs every BGN cell with the same cell without BGN, and every
+gradient method with no method and with BGN. The mechanism question also needs cells that
+differ in Adam's eps, or a frozen BGN against plain Adam with a tiny eps. This script reads the
+store alone (no dataset, no training) and prints those comparisons with the report's statistics
+(:func:`tinybgn.experiments.stats.paired_comparison`: runs paired by seed, 95 % bootstrap
+interval of the mean difference, exact sign-flip p-value, verdict), and the test accuracy of
+every final run of the cells involved.
+
+    python docs/results/mechanism/extra_pairs.py > docs/results/mechanism/extra_pairs.md
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinybgn.experiments import stats
+from tinybgn.experiments.analysis import assign_roles, load_records, table1_cells
+
+STORE = Path(__file__).with_name("report") / "runs.jsonl"
+#: (name, cell keys) of the ReLU / Adam cells compared below.
+CELLS = {
+    "plain, eps 1e-7": {"bgn": False, "adam_eps": 1e-7, "grad_method": "none"},
+    "plain, eps 1e-15": {"bgn": False, "adam_eps": 1e-15, "grad_method": "none"},
+    "plain, eps 1e-24": {"bgn": False, "adam_eps": 1e-24, "grad_method": "none"},
+    "BGN, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none"},
+    "BGN, eps 1e-24": {"bgn": True, "adam_eps": 1e-24, "grad_method": "none"},
+    "frozen BGN, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "frozen_bgn"},
+}
+PAIRS = [
+    ("plain, eps 1e-15", "plain, eps 1e-7"),
+    ("plain, eps 1e-24", "plain, eps 1e-7"),
+    ("BGN, eps 1e-7", "plain, eps 1e-24"),
+    ("BGN, eps 1e-24", "BGN, eps 1e-7"),
+    ("frozen BGN, eps 1e-7", "plain, eps 1e-24"),
+]
+
+
+def final_cell(cells: list[dict], keys: dict) -> dict | None:
+    """The ReLU / Adam / 90-layer cell of final runs (validation selection) with ``keys``."""
+    want = {"activation": "relu", "optimizer": "adam", "depth": 90, **keys}
+    found = [
+        c
+        for c in cells
+        if c["selection"] == "validation" and all(c["key"].get(k) == v for k, v in want.items())
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def by_seed(cell: dict) -> dict:
+    return {r["spec"]["seed"]: r.get("accuracy") for r in cell["records"]}
+
+
+def main() -> None:
+    records = load_records(STORE)
+    cells = table1_cells(assign_roles(records))
+    found = {name: final_cell(cells, keys) for name, keys in CELLS.items()}
+    print("# Extra paired comparisons (ReLU, 90 layers, Adam)\n")
+    print(f"Written by `extra_pairs.py` from `{STORE.parent.name}/{STORE.name}` "
+          f"({len(records)} records). Final runs at each cell's validation-best rate; "
+          "accuracies on the 2000 test digits; a diverged run has none.\n")  # fmt: skip
+    print("| cell | rate | final runs (test accuracy, by run) |")
+    print("|---|---|---|")
+    for name, cell in found.items():
+        if cell is None:
+            print(f"| {name} | - | not in the store yet |")
+            continue
+        runs = sorted(cell["records"], key=lambda r: r["spec"]["run"])
+        accs = ", ".join("div." if r.get("accuracy") is None else f"{r['accuracy']:.3f}"
+                         for r in runs)  # fmt: skip
+        print(f"| {name} | {cell['lr']:.3g} | {accs} |")
+    print("\n| treated − baseline | n pairs | mean difference | 95 % interval | p | verdict |")
+    print("|---|---|---|---|---|---|")
+    for treated, baseline in PAIRS:
+        if found[treated] is None or found[baseline] is None:
+            print(f"| {treated} − {baseline} | - | - | - | - | not in the store yet |")
+            continue
+        c = stats.paired_comparison(by_seed(found[treated]), by_seed(found[baseline]), seed=0)
+        low, high = c["ci95"] or (float("nan"), float("nan"))
+        print(f"| {treated} − {baseline} | {c['n']} | {c['diff']:+.3f} | "
+              f"[{low:+.3f}, {high:+.3f}] | {c['p']:.3g} | {c['verdict']} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
