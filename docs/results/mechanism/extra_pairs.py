@@ -18,7 +18,12 @@ from pathlib import Path
 from tinybgn.experiments import stats
 from tinybgn.experiments.analysis import assign_roles, load_records, table1_cells
 
-STORE = Path(__file__).with_name("report") / "runs.jsonl"
+#: The full store if it is here, else the committed one without monitors (enough for accuracies).
+STORE = next(
+    p
+    for p in (Path(__file__).with_name("report") / n for n in ("runs.jsonl", "runs-slim.jsonl.gz"))
+    if p.exists()
+)
 #: (name, cell keys) of the ReLU / Adam cells compared below.
 CELLS = {
     "plain, eps 1e-7": {"bgn": False, "adam_eps": 1e-7, "grad_method": "none"},
@@ -39,7 +44,8 @@ PAIRS = [
 
 def final_cell(cells: list[dict], keys: dict) -> dict | None:
     """The ReLU / Adam / 90-layer cell of final runs (validation selection) with ``keys``."""
-    want = {"activation": "relu", "optimizer": "adam", "depth": 90, **keys}
+    want = {"activation": "relu", "optimizer": "adam", "depth": 90, "bgn_kappa": None,
+            "bgn_every": 1, **keys}  # fmt: skip
     found = [
         c
         for c in cells
