@@ -2,7 +2,8 @@
 
 The report (``report/``) pairs every BGN cell with the same cell without BGN, and every
 gradient method with no method and with BGN. The mechanism question also needs cells that
-differ in Adam's eps, or a frozen BGN against plain Adam with a tiny eps. This script reads the
+differ in Adam's eps, a frozen BGN against plain Adam with a tiny eps, and the κ and placement
+variants against BGN with κ = √d before every activation. This script reads the
 store alone (no dataset, no training) and prints those comparisons with the report's statistics
 (:func:`tinybgn.experiments.stats.paired_comparison`: runs paired by seed, 95 % bootstrap
 interval of the mean difference, exact sign-flip p-value, verdict), and the test accuracy of
@@ -32,6 +33,13 @@ CELLS = {
     "BGN, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none"},
     "BGN, eps 1e-24": {"bgn": True, "adam_eps": 1e-24, "grad_method": "none"},
     "frozen BGN, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "frozen_bgn"},
+    "BGN κ 1, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none", "bgn_kappa": 1},
+    "BGN κ 64, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none", "bgn_kappa": 64},
+    "BGN every 3, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none", "bgn_every": 3},
+    "BGN every 10, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none",
+                               "bgn_every": 10},
+    "block-normalized, eps 1e-7": {"bgn": False, "adam_eps": 1e-7,
+                                   "grad_method": "block_normalized"},
 }
 PAIRS = [
     ("plain, eps 1e-15", "plain, eps 1e-7"),
@@ -39,6 +47,11 @@ PAIRS = [
     ("BGN, eps 1e-7", "plain, eps 1e-24"),
     ("BGN, eps 1e-24", "BGN, eps 1e-7"),
     ("frozen BGN, eps 1e-7", "plain, eps 1e-24"),
+    ("BGN κ 1, eps 1e-7", "BGN, eps 1e-7"),
+    ("BGN κ 64, eps 1e-7", "BGN, eps 1e-7"),
+    ("BGN every 3, eps 1e-7", "BGN, eps 1e-7"),
+    ("BGN every 10, eps 1e-7", "BGN, eps 1e-7"),
+    ("block-normalized, eps 1e-7", "BGN, eps 1e-7"),
 ]
 
 
