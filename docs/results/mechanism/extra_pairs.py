@@ -36,10 +36,17 @@ CELLS = {
     "BGN κ 1, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none", "bgn_kappa": 1},
     "BGN κ 64, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none", "bgn_kappa": 64},
     "BGN every 3, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none", "bgn_every": 3},
-    "BGN every 10, eps 1e-7": {"bgn": True, "adam_eps": 1e-7, "grad_method": "none",
-                               "bgn_every": 10},
-    "block-normalized, eps 1e-7": {"bgn": False, "adam_eps": 1e-7,
-                                   "grad_method": "block_normalized"},
+    "BGN every 10, eps 1e-7": {
+        "bgn": True,
+        "adam_eps": 1e-7,
+        "grad_method": "none",
+        "bgn_every": 10,
+    },
+    "block-normalized, eps 1e-7": {
+        "bgn": False,
+        "adam_eps": 1e-7,
+        "grad_method": "block_normalized",
+    },
 }
 PAIRS = [
     ("plain, eps 1e-15", "plain, eps 1e-7"),
