@@ -1,0 +1,141 @@
+"""The mechanism study's accuracy figures, drawn from the committed store alone.
+
+Reads ``report/runs-slim.jsonl.gz`` (or the full ``report/runs.jsonl`` if it is here): no
+dataset, no training. For every ReLU / 90-layer variant of the study, its final runs (10 seeds
+at the variant's validation-best rate):
+
+* ``accuracy.png``: the test accuracy of each final run (a dot; a diverged run is an x at the
+  left edge), the mean and its 95 % bootstrap interval (:func:`tinybgn.experiments.stats`), and
+  the majority-class line 0.1135 ("predicts one class");
+* ``curves.png``: test accuracy after each epoch, one line per final run, for the variants
+  that answer the question (plain / BGN / frozen BGN at eps 1e-7, plain / BGN at eps 1e-24,
+  block-normalized gradients).
+
+    python docs/results/mechanism/figures.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # a script writing files; never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tinybgn.experiments import stats  # noqa: E402
+from tinybgn.experiments.analysis import assign_roles, load_records, table1_cells  # noqa: E402
+
+HERE = Path(__file__).parent
+STORE = next(
+    p for p in (HERE / "report" / n for n in ("runs.jsonl", "runs-slim.jsonl.gz")) if p.exists()
+)
+MAJORITY = 0.1135  # the largest class of the 2000 test digits
+BASE = {"optimizer": "adam", "adam_eps": 1e-7, "bgn_kappa": None, "bgn_every": 1,
+        "grad_method": "none"}  # fmt: skip
+#: (section, label, keys that differ from BASE), top to bottom.
+VARIANTS = [
+    ("optimizers", "Adam, plain", {"bgn": False}),
+    ("optimizers", "Adam, BGN", {"bgn": True}),
+    ("optimizers", "SGD, plain", {"bgn": False, "optimizer": "sgd"}),
+    ("optimizers", "SGD, BGN", {"bgn": True, "optimizer": "sgd"}),
+    ("optimizers", "momentum, plain", {"bgn": False, "optimizer": "momentum"}),
+    ("optimizers", "momentum, BGN", {"bgn": True, "optimizer": "momentum"}),
+    ("frozen", "frozen BGN", {"bgn": True, "grad_method": "frozen_bgn"}),
+    ("eps", "plain, eps 1e-15", {"bgn": False, "adam_eps": 1e-15}),
+    ("eps", "BGN, eps 1e-15", {"bgn": True, "adam_eps": 1e-15}),
+    ("eps", "plain, eps 1e-24", {"bgn": False, "adam_eps": 1e-24}),
+    ("eps", "BGN, eps 1e-24", {"bgn": True, "adam_eps": 1e-24}),
+    ("methods", "block-normalized", {"bgn": False, "grad_method": "block_normalized"}),
+    ("methods", "clip (norm 1)", {"bgn": False, "grad_method": "clip"}),
+    ("kappa", "BGN, κ = 1", {"bgn": True, "bgn_kappa": 1}),
+    ("kappa", "BGN, κ = 64", {"bgn": True, "bgn_kappa": 64}),
+    ("every", "BGN every 3rd layer", {"bgn": True, "bgn_every": 3}),
+    ("every", "BGN every 10th layer", {"bgn": True, "bgn_every": 10}),
+]
+CURVES = ["Adam, plain", "Adam, BGN", "frozen BGN", "plain, eps 1e-24", "BGN, eps 1e-24",
+          "block-normalized"]  # fmt: skip
+
+
+def find_cell(cells: list[dict], keys: dict) -> dict | None:
+    """The ReLU / 90-layer cell of final runs (validation selection) with BASE updated by keys."""
+    want = {"activation": "relu", "depth": 90, **BASE, **keys}
+    found = [
+        c
+        for c in cells
+        if c["selection"] == "validation" and all(c["key"].get(k) == v for k, v in want.items())
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def accuracy_figure(found: dict[str, dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(VARIANTS) + 1.2))
+    rows = [(s, name) for s, name, _ in VARIANTS if found.get(name)]
+    for y, (_, name) in enumerate(rows):
+        cell = found[name]
+        acc = [r.get("accuracy") for r in cell["records"]]
+        ok = np.array([a for a in acc if a is not None])
+        jitter = np.random.default_rng(y).uniform(-0.18, 0.18, size=ok.size)
+        ax.scatter(ok, y + jitter, s=14, color="C0", alpha=0.7, zorder=3)
+        n_div = len(acc) - ok.size
+        if n_div:
+            ax.scatter([0.02] * n_div, y + np.linspace(-0.15, 0.15, n_div), marker="x",
+                       color="C3", s=18, zorder=3)  # fmt: skip
+        if ok.size:
+            low, high = stats.bootstrap_ci(ok, seed=0) if ok.size > 1 else (ok[0], ok[0])
+            ax.plot([low, high], [y, y], color="k", lw=2, zorder=4)
+            ax.plot([ok.mean()], [y], marker="|", color="k", ms=14, mew=2, zorder=4)
+        ax.text(1.01, y, f"lr {cell['lr']:.2g}", va="center", fontsize=7,
+                transform=ax.get_yaxis_transform())  # fmt: skip
+    sections = [s for s, _ in rows]
+    for y in range(1, len(rows)):
+        if sections[y] != sections[y - 1]:
+            ax.axhline(y - 0.5, color="0.8", lw=0.8)
+    ax.axvline(MAJORITY, color="C3", ls="--", lw=1, label="one class (0.1135)")
+    ax.set_yticks(range(len(rows)), [name for _, name in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("test accuracy of each final run (x: diverged); bar: mean, 95 % bootstrap CI")
+    ax.set_title("ReLU, 90 layers, 20 epochs: final runs at each variant's validation-best rate",
+                 fontsize=9)  # fmt: skip
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def curves_figure(found: dict[str, dict], path: Path) -> None:
+    names = [n for n in CURVES if found.get(n)]
+    fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(9, 5), sharex=True, sharey=True)
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        for r in found[name]["records"]:  # one thin line per seed; a diverged run stops early
+            acc = [e["test_accuracy"] for e in r["history"]["epochs"]]
+            ax.plot(range(1, len(acc) + 1), acc, color="C0", lw=0.8, alpha=0.6)
+        ax.axhline(MAJORITY, color="C3", ls="--", lw=1)
+        ax.set_title(f"{name} (lr {found[name]['lr']:.2g})", fontsize=9)
+        ax.set_ylim(0, 1)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test accuracy")
+    fig.suptitle("Test accuracy after each epoch, every final run (eps 1e-7 unless named); "
+                 "dashed: one class", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    cells = table1_cells(assign_roles(load_records(STORE)))
+    found = {name: find_cell(cells, keys) for _, name, keys in VARIANTS}
+    missing = [name for name, cell in found.items() if cell is None]
+    accuracy_figure(found, HERE / "accuracy.png")
+    curves_figure(found, HERE / "curves.png")
+    print(f"accuracy.png, curves.png from {STORE.name}; missing variants: {missing or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
