@@ -551,3 +551,29 @@ def test_small_key_values_are_not_printed_as_zero():
     assert analysis._fmt(1e-4) == "0.0001" and analysis._fmt(3.162e-4) == "0.000316"
     assert analysis._fmt(1e-7) == "1e-07" and analysis._fmt(0.1135) == "0.114"
     assert analysis._fmt(0.0) == "0.000" and analysis._fmt(8.0) == "8.000"
+
+
+@pytest.mark.parametrize(
+    ("change", "compared"),
+    [
+        ({}, True),
+        ({"bgn_kappa": 8.0}, True),  # kappa = sqrt(64) given explicitly is still the paper's
+        ({"builder": "residual_mlp"}, False),
+        ({"dataset": "fashion-mnist"}, False),
+        ({"adam_eps": 1e-24}, False),
+        ({"optimizer": "sgd"}, False),
+        ({"bgn_kappa": 1.0}, False),
+        ({"bgn_every": 3}, False),
+        ({"grad_method": "frozen_bgn"}, False),
+    ],
+)
+def test_only_the_papers_own_cells_are_set_beside_its_numbers(change, compared):
+    # A residual 120-layer store printed "(paper 0.112 ± 0.026)" beside every cell: the paper's
+    # plain-MLP number, because builder was constant in the store and so not a column.
+    paper = {"dataset": "mnist", "width": 64, "batch_size": 32, "depth": 90, "bgn": True}
+    records = [synthetic_record(0.5 + 0.01 * run, seed=run, run=run, **{**paper, **change})
+               for run in range(3)]  # fmt: skip
+    a = analysis.analyse(records)
+    (cell,) = a["cells"]
+    assert cell["paper_cell"] is compared
+    assert ("(paper 0.901 ± 0.039)" in analysis.table1_markdown(a, None)) is compared
