@@ -577,3 +577,14 @@ def test_only_the_papers_own_cells_are_set_beside_its_numbers(change, compared):
     (cell,) = a["cells"]
     assert cell["paper_cell"] is compared
     assert ("(paper 0.901 ± 0.039)" in analysis.table1_markdown(a, None)) is compared
+
+
+def test_the_report_names_the_network_builder(tmp_path):
+    # A residual store's report said nothing about the network being residual.
+    records = [synthetic_record(0.5, seed=run, run=run, builder="residual_mlp") for run in range(2)]
+    records += [synthetic_record(0.5, seed=9, run=0, depth=5)]  # an old record: builder unset
+    analysis.build_report(records, tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert "- Network: builder ['mlp', 'residual_mlp'], width 4, hidden layers [3, 5]." in text
+    protocol = json.loads((tmp_path / "protocol.json").read_text())
+    assert protocol["builder"] == ["mlp", "residual_mlp"]

@@ -990,7 +990,7 @@ def protocol_from_records(a: dict, protocol: dict | None) -> dict:
     trained = [s for (role_, _), s in zip(a["roles"], specs, strict=True) if role_ != "init_probe"]
 
     def values(key, among=trained):
-        found = sorted({json.dumps(s.get(key)) for s in among})
+        found = sorted({json.dumps(s.get(key, SPEC_DEFAULTS.get(key))) for s in among})
         found = [json.loads(v) for v in found]
         return found[0] if len(found) == 1 else found
 
@@ -1003,6 +1003,9 @@ def protocol_from_records(a: dict, protocol: dict | None) -> dict:
     return {
         "rebuilt_by": "tinybgn report (from the run records alone: no data, no training)",
         "epochs": values("epochs"),
+        "builder": values("builder"),
+        "width": values("width"),
+        "depth": values("depth"),
         "selection": values("selection", finals or trained),
         "batch_size": values("batch_size"),
         "optimizer": values("optimizer"),
@@ -1177,6 +1180,7 @@ def write_summary(a: dict, out: Path, protocol: dict | None, captions: dict) -> 
         f"- Data: {d['source']}; dataset {d['dataset']}, split {d['data_split']}, "
         f"n_train {d['n_train']}, n_val {d['n_val']}, n_test {d['n_test']}, fingerprint "
         f"{d['data_fingerprint']}.",
+        f"- Network: builder {p['builder']}, width {p['width']}, hidden layers {p['depth']}.",
         f"- Training: {p['epochs']} epochs, batch {p['batch_size']}, optimizer {p['optimizer']}, "
         f"Adam eps {p['adam_eps']}; learning rate selection: {p['selection']}.",
         "- Engine versions of the runs (`worker.tinybgn_commit`): "
