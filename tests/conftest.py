@@ -30,8 +30,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,21 @@ from tinybgn.data import Dataset, load_dataset
 from tinybgn.data.download import MIRRORS_ENV
 from tinybgn.data.locate import ENV_VAR, files_in
 from tinybgn.data.registry import get_spec, same_dataset_name
+
+#: tinybgn's dependencies (setup.cfg) that test modules import at collection time.
+REQUIRED = ("numpy", "matplotlib", "hypothesis")
+
+
+def pytest_configure(config):
+    """Stop with one clear message, instead of a collection error per test module, when pytest
+    runs in a Python that lacks tinybgn's dependencies (e.g. the system one, not the venv)."""
+    missing = [m for m in REQUIRED if importlib.util.find_spec(m) is None]
+    if missing:
+        raise pytest.UsageError(
+            f"this Python ({sys.executable}) lacks {', '.join(missing)}: run the tests in the "
+            'environment the README installs (pip install -e ".[test]"), e.g. .venv/bin/pytest'
+        )
+
 
 settings.register_profile(
     "dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]

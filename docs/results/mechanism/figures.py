@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")  # a script writing files; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from extra_pairs import final_cell  # noqa: E402  (this folder; the cell matching is shared)
 
 from tinybgn.experiments import stats  # noqa: E402
 from tinybgn.experiments.analysis import assign_roles, load_records, table1_cells  # noqa: E402
@@ -32,8 +33,7 @@ STORE = next(
     p for p in (HERE / "report" / n for n in ("runs.jsonl", "runs-slim.jsonl.gz")) if p.exists()
 )
 MAJORITY = 0.1135  # the largest class of the 2000 test digits
-BASE = {"optimizer": "adam", "adam_eps": 1e-7, "bgn_kappa": None, "bgn_every": 1,
-        "grad_method": "none"}  # fmt: skip
+BASE = {"adam_eps": 1e-7, "grad_method": "none"}  # with final_cell's ReLU / Adam / 90 layers
 #: (section, label, keys that differ from BASE), top to bottom.
 VARIANTS = [
     ("optimizers", "Adam, plain", {"bgn": False}),
@@ -59,14 +59,8 @@ CURVES = ["Adam, plain", "Adam, BGN", "frozen BGN", "plain, eps 1e-24", "BGN, ep
 
 
 def find_cell(cells: list[dict], keys: dict) -> dict | None:
-    """The ReLU / 90-layer cell of final runs (validation selection) with BASE updated by keys."""
-    want = {"activation": "relu", "depth": 90, **BASE, **keys}
-    found = [
-        c
-        for c in cells
-        if c["selection"] == "validation" and all(c["key"].get(k) == v for k, v in want.items())
-    ]
-    return found[0] if len(found) == 1 else None
+    """The ReLU / 90-layer cell of final runs with BASE updated by ``keys``."""
+    return final_cell(cells, {**BASE, **keys})
 
 
 def accuracy_figure(found: dict[str, dict], path: Path) -> None:
