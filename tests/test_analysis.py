@@ -588,3 +588,52 @@ def test_the_report_names_the_network_builder(tmp_path):
     assert "- Network: builder ['mlp', 'residual_mlp'], width 4, hidden layers [3, 5]." in text
     protocol = json.loads((tmp_path / "protocol.json").read_text())
     assert protocol["builder"] == ["mlp", "residual_mlp"]
+
+
+def test_accuracy_figure_draws_every_run_of_every_cell(tmp_path):
+    from tinybgn.experiments import figures
+
+    recs = [
+        synthetic_record(acc, bgn=bgn, depth=depth, seed=s, run=s, **extra)
+        for depth in (3, 5)
+        for bgn, extra in ((False, {}), (True, {}), (False, {"optimizer": "sgd"}))
+        for s, acc in enumerate((0.2, 0.4, None))  # the third run of every cell diverged
+    ]
+    a = analysis.analyse(recs)
+    panels = figures.accuracy_panels(a["cells"], a["columns"])
+    assert list(panels) == ["3 hidden layers", "5 hidden layers"]
+    labels = [row["label"] for row in panels["3 hidden layers"]]
+    # a key is named only where it differs from JobSpec's default
+    assert sorted(labels) == ["relu BGN", "relu none", "relu none optimizer=sgd"]
+    fig = figures.build_final_runs_figure(panels, 0.1135)
+    for ax in fig.axes:
+        offsets = [c.get_offsets() for c in ax.collections]
+        dots = [xy for o in offsets for xy in o if xy[0] != 0.02]
+        crosses = [xy for o in offsets for xy in o if xy[0] == 0.02]
+        assert len(dots) == 3 * 2 and len(crosses) == 3  # 2 finished + 1 diverged per cell
+        assert sorted({round(float(x), 3) for x, _ in dots}) == [0.2, 0.4]
+    result = analysis.build_report(recs, tmp_path)
+    assert str(tmp_path / "accuracy.png") in result["files"]
+    assert (tmp_path / "accuracy.svg").exists()
+    assert "accuracy.png" in (tmp_path / "README.md").read_text()
+
+
+def test_accuracy_figure_keeps_final_cells_only_when_the_store_has_a_search():
+    from tinybgn.experiments import figures
+
+    def rec(act, lr, run, acc):
+        return synthetic_record(acc, study="mech", selection="validation", val=acc,
+                                activation=act, lr=lr, seed=run, run=run)  # fmt: skip
+
+    # relu: run 0 searches two rates, runs 1-2 are the finals; sigmoid: only its search ran,
+    # so its runs are one-run "sweep" cells (as the unfinished sigmoid half of a study)
+    recs = [rec("relu", lr, 0, 0.3) for lr in (1e-3, 1e-2)]
+    recs += [rec("relu", 1e-2, run, 0.5) for run in (1, 2)]
+    recs += [rec("sigmoid", lr, 0, 0.1) for lr in (1e-3, 1e-2)]
+    a = analysis.analyse(recs)
+    assert sorted(str(r["selection"]) for r in a["cells"]) == ["None", "None", "validation"]
+    panels = figures.accuracy_panels(a["cells"], a["columns"])
+    (rows,) = panels.values()
+    assert [(r["label"], r["lr"], r["accuracies"]) for r in rows] == [
+        ("relu none", 1e-2, [0.5, 0.5])
+    ]

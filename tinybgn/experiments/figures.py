@@ -1,4 +1,4 @@
-"""The paper's Figures 1-3, the eps figure and the monitor figures, drawn with matplotlib.
+"""The paper's Figures 1-3, the accuracy, eps and monitor figures, drawn with matplotlib.
 
 Figures are built as ``matplotlib.figure.Figure`` objects and written with ``savefig`` (PNG and
 SVG): pyplot is never imported, so importing this module leaves the user's matplotlib backend
@@ -24,11 +24,14 @@ counts them.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import warnings
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from tinybgn.experiments.spec import JobSpec
 
 VARIANTS = ("none", "BGN", "BN", "BN+BGN")
 COLORS = {"none": "tab:blue", "BGN": "gold", "BN": "tab:green", "BN+BGN": "tab:red"}
@@ -231,6 +234,60 @@ def _error_bar(r: dict) -> tuple[float, float]:
     return (s, s)
 
 
+def final_runs_figure(
+    panels: dict[str, list[dict]], majority: float | None, title: str, path: Path
+) -> list[Path]:
+    """Test accuracy of every run of each cell: the numbers of Table 1, drawn.
+
+    ``panels[panel title]`` lists rows drawn top to bottom, each a dict with ``label``,
+    ``accuracies`` (one per finished run), ``diverged`` (runs without an accuracy), ``mean``,
+    ``ci95`` ([low, high] or None) and ``lr`` (None for no rate); an optional ``section`` draws a
+    thin rule where it changes. A run is a dot, a diverged run an x at the left edge; the bar
+    is the mean and its 95 % interval; the dashed line is the majority class."""
+    fig = build_final_runs_figure(panels, majority)
+    return _save(fig, title, path)
+
+
+def build_final_runs_figure(panels: dict[str, list[dict]], majority: float | None) -> Figure:
+    """The :class:`Figure` of :func:`final_runs_figure` (one axes per panel), not yet saved."""
+    cols = min(len(panels), 3) or 1
+    rows_of_panels = -(-len(panels) // cols)
+    tallest = max((len(rows) for rows in panels.values()), default=1)
+    longest = max((len(row["label"]) for rows in panels.values() for row in rows), default=10)
+    fig, axes = _new(rows_of_panels, cols, max(6.0, 3.2 + 0.07 * longest), 0.3 * tallest + 1.2)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (name, rows) in zip(axes.flat, panels.items(), strict=False):
+        for y, row in enumerate(rows):
+            acc = np.asarray(row["accuracies"], dtype=float)
+            jitter = np.random.default_rng(y).uniform(-0.18, 0.18, size=acc.size)
+            ax.scatter(acc, y + jitter, s=12, color="tab:blue", alpha=0.7, zorder=3,
+                       label="one run" if acc.size else None)  # fmt: skip
+            if n_div := row["diverged"]:
+                ax.scatter([0.02] * n_div, y + np.linspace(-0.15, 0.15, n_div), marker="x",
+                           s=16, color="tab:red", zorder=3, label="diverged run")  # fmt: skip
+            if row["mean"] is not None:
+                low, high = row["ci95"] or (row["mean"], row["mean"])
+                ax.plot([low, high], [y, y], color="k", lw=2, zorder=4,
+                        label="mean, 95 % interval")  # fmt: skip
+                ax.plot([row["mean"]], [y], marker="|", color="k", ms=12, mew=2, zorder=4)
+            if row.get("lr") is not None:
+                ax.text(1.01, y, f"lr {row['lr']:.2g}", va="center", fontsize=6,
+                        transform=ax.get_yaxis_transform())  # fmt: skip
+            if y and row.get("section") != rows[y - 1].get("section"):
+                ax.axhline(y - 0.5, color="0.8", lw=0.8)
+        if majority is not None:
+            ax.axvline(majority, color="tab:red", ls="--", lw=1,
+                       label=f"one class ({majority:.4g})")  # fmt: skip
+        ax.set_yticks(range(len(rows)), [row["label"] for row in rows], fontsize=7)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("test accuracy", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+    return fig
+
+
 #: Quantities of a monitor record (see tinybgn.probes.epoch_monitor) and their axis labels.
 MONITOR_QUANTITIES = {
     "update_size": (r"$\|\Delta W\| / \|W\|$ per epoch", True),
@@ -356,7 +413,8 @@ def _save(fig: Figure, title: str, path: Path) -> list[Path]:
 
 # -- the report's figures ------------------------------------------------------------------------
 def write_report_figures(a: dict, out: Path) -> dict[str, dict]:
-    """Figures 1-3, eps and monitor figures from :func:`tinybgn.experiments.analysis.analyse`.
+    """Figures 1-3, the accuracy figure, eps and monitor figures from
+    :func:`tinybgn.experiments.analysis.analyse`.
 
     Returns ``{name: {"title", "caption", "files"}}``; a figure whose records are not in the
     store has no files and a caption that says so."""
@@ -397,9 +455,30 @@ def write_report_figures(a: dict, out: Path) -> dict[str, dict]:
             "caption": "Mean test accuracy of the eps runs; bars: 95 % bootstrap "
             "interval over seeds.",
         }
+    from tinybgn.experiments.analysis import variant_label
+
+    if a["cells"]:
+        title = "Test accuracy of every run, per cell"
+        result["accuracy"] = {
+            "title": title,
+            "files": final_runs_figure(
+                accuracy_panels(a["cells"], a["columns"]),
+                a.get("majority"),
+                title,
+                out / "accuracy.png",
+            ),  # fmt: skip
+            "caption": "The numbers of `table1.md`, drawn: one panel per depth, one row per "
+            "cell (its rate on the right). Each dot is the test accuracy of one run, an x at "
+            "the left edge a run that diverged; the black bar is the cell's mean and its 95 % "
+            "bootstrap interval"
+            + (
+                "; the dashed line is the majority class (a net that predicts one class)."
+                if a.get("majority") is not None
+                else "."
+            ),  # fmt: skip
+        }
     groups: dict[tuple, dict[str, list]] = {}
     extra = _monitor_extra([s for s, _ in a["monitor"]])
-    from tinybgn.experiments.analysis import variant_label
 
     for spec, history in a["monitor"]:
         g = groups.setdefault((spec["activation"], spec["depth"]), {})
@@ -419,6 +498,35 @@ def write_report_figures(a: dict, out: Path) -> dict[str, dict]:
             "epoch (dark = first, yellow = last), median over seeds.",
         }
     return result
+
+
+def accuracy_panels(cells: list[dict], columns: list[str]) -> dict[str, list[dict]]:
+    """Table 1 rows (:func:`tinybgn.experiments.analysis.summarize_cell`) as the panels of
+    :func:`final_runs_figure`: one per depth, one row per cell.
+
+    A row is labelled by activation, variant and the keys that vary between cells where they
+    differ from :class:`~tinybgn.experiments.spec.JobSpec`'s default (``relu BGN
+    optimizer=sgd``). Where the store has final runs (a rate search), only their cells are
+    drawn: the search runs are one per rate and would bury them."""
+    from tinybgn.experiments.analysis import BGN_KEYS, _short
+
+    defaults = {f.name: f.default for f in dataclasses.fields(JobSpec)}
+    if any(row["selection"] for row in cells):
+        cells = [row for row in cells if row["selection"]]
+    skip = ("activation", "depth", "batchnorm", "bgn", "lr")
+    extra = [k for k in columns if k not in skip and len({str(r.get(k)) for r in cells}) > 1]
+    panels: dict[str, list[dict]] = {}
+    for row in cells:
+        parts = [
+            f"{k}={_short(row.get(k))}"
+            for k in extra
+            if row.get(k) != defaults.get(k) and (k not in BGN_KEYS or row.get("bgn"))
+        ]
+        label = " ".join([row["activation"], variant_name(row["batchnorm"], row["bgn"]), *parts])
+        panels.setdefault(f"{row['depth']} hidden layers", []).append(
+            {**row, "label": label, "section": row["activation"]}
+        )
+    return panels
 
 
 def _monitor_extra(specs: list[dict]) -> list[str]:
@@ -460,7 +568,10 @@ def _caption(name: str) -> str:
 __all__ = [
     "COLORS",
     "VARIANTS",
+    "accuracy_panels",
+    "build_final_runs_figure",
     "eps_figure",
+    "final_runs_figure",
     "gradient_figure",
     "monitor_figure",
     "variant_name",

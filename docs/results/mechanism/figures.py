@@ -5,8 +5,8 @@ dataset, no training. For every ReLU / 90-layer variant of the study, its final 
 at the variant's validation-best rate):
 
 * ``accuracy.png``: the test accuracy of each final run (a dot; a diverged run is an x at the
-  left edge), the mean and its 95 % bootstrap interval (:func:`tinybgn.experiments.stats`), and
-  the majority-class line 0.1135 ("predicts one class");
+  left edge), the mean and its 95 % bootstrap interval, and the majority-class line 0.1135
+  ("predicts one class"), drawn by :func:`tinybgn.experiments.figures.final_runs_figure`;
 * ``curves.png``: test accuracy after each epoch, one line per final run, for the variants
   that answer the question (plain / BGN / frozen BGN at eps 1e-7, plain / BGN at eps 1e-24,
   block-normalized gradients).
@@ -22,11 +22,15 @@ import matplotlib
 
 matplotlib.use("Agg")  # a script writing files; never a window
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 from extra_pairs import final_cell  # noqa: E402  (this folder; the cell matching is shared)
 
-from tinybgn.experiments import stats  # noqa: E402
-from tinybgn.experiments.analysis import assign_roles, load_records, table1_cells  # noqa: E402
+from tinybgn.experiments.analysis import (  # noqa: E402
+    assign_roles,
+    load_records,
+    summarize_cell,
+    table1_cells,
+)
+from tinybgn.experiments.figures import final_runs_figure  # noqa: E402
 
 HERE = Path(__file__).parent
 STORE = next(
@@ -64,39 +68,16 @@ def find_cell(cells: list[dict], keys: dict) -> dict | None:
 
 
 def accuracy_figure(found: dict[str, dict], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(VARIANTS) + 1.2))
-    rows = [(s, name) for s, name, _ in VARIANTS if found.get(name)]
-    for y, (_, name) in enumerate(rows):
-        cell = found[name]
-        acc = [r.get("accuracy") for r in cell["records"]]
-        ok = np.array([a for a in acc if a is not None])
-        jitter = np.random.default_rng(y).uniform(-0.18, 0.18, size=ok.size)
-        ax.scatter(ok, y + jitter, s=14, color="C0", alpha=0.7, zorder=3)
-        n_div = len(acc) - ok.size
-        if n_div:
-            ax.scatter([0.02] * n_div, y + np.linspace(-0.15, 0.15, n_div), marker="x",
-                       color="C3", s=18, zorder=3)  # fmt: skip
-        if ok.size:
-            low, high = stats.bootstrap_ci(ok, seed=0) if ok.size > 1 else (ok[0], ok[0])
-            ax.plot([low, high], [y, y], color="k", lw=2, zorder=4)
-            ax.plot([ok.mean()], [y], marker="|", color="k", ms=14, mew=2, zorder=4)
-        ax.text(1.01, y, f"lr {cell['lr']:.2g}", va="center", fontsize=7,
-                transform=ax.get_yaxis_transform())  # fmt: skip
-    sections = [s for s, _ in rows]
-    for y in range(1, len(rows)):
-        if sections[y] != sections[y - 1]:
-            ax.axhline(y - 0.5, color="0.8", lw=0.8)
-    ax.axvline(MAJORITY, color="C3", ls="--", lw=1, label="one class (0.1135)")
-    ax.set_yticks(range(len(rows)), [name for _, name in rows])
-    ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("test accuracy of each final run (x: diverged); bar: mean, 95 % bootstrap CI")
-    ax.set_title("ReLU, 90 layers, 20 epochs: final runs at each variant's validation-best rate",
-                 fontsize=9)  # fmt: skip
-    ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """One row per variant (sections as in VARIANTS), drawn by the report's figure function."""
+    rows = [
+        {**summarize_cell(found[name], []), "label": name, "section": section}
+        for section, name, _ in VARIANTS
+        if found.get(name)
+    ]
+    title = "ReLU, 90 layers, 20 epochs: final runs at each variant's validation-best rate"
+    for f in final_runs_figure({"test accuracy of each final run": rows}, MAJORITY, title, path):
+        if f.suffix != ".png":
+            f.unlink()  # the README shows the PNG
 
 
 def curves_figure(found: dict[str, dict], path: Path) -> None:
