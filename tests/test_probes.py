@@ -192,12 +192,25 @@ def test_eq9_bgn_deltas_are_per_layer_multiples_of_plain_deltas(batch, activatio
 
 def test_bgn_proportionality_would_catch_a_non_proportional_gradient(batch):
     # The cosine is a real test: deltas of two different networks are not proportional.
-    from tinybgn.probes import _dense_deltas
+    from tinybgn.probes import dense_deltas
 
-    a = _dense_deltas(_small("tanh"), *batch)
-    b = _dense_deltas(tinybgn.mlp(hidden=(64,) * 6, activation="tanh", seed=2), *batch)
+    a = dense_deltas(_small("tanh"), *batch)
+    b = dense_deltas(tinybgn.mlp(hidden=(64,) * 6, activation="tanh", seed=2), *batch)
     cos = np.vdot(a[0], b[0]) / (np.linalg.norm(a[0]) * np.linalg.norm(b[0]))
     assert abs(cos) < 0.9
+
+
+def test_dense_deltas_of_a_graph_run_from_the_stem_to_the_output(batch):
+    from tinybgn.probes import dense_deltas
+
+    x, y = batch
+    net = tinybgn.residual_mlp(hidden=(64,) * 5, bgn=True, seed=0)
+    deltas = dense_deltas(net, x, y)
+    assert len(deltas) == 6  # stem + 4 blocks + the output layer
+    _, dlogits = tinybgn.softmax_cross_entropy(net.forward(x), y)
+    np.testing.assert_allclose(deltas[-1], dlogits, rtol=1e-6)  # the output Dense's delta
+    # branch BGN: every hidden Dense's delta has norm kappa = 8 (eq. 7)
+    np.testing.assert_allclose([np.linalg.norm(d) for d in deltas[:-1]], 8.0, rtol=1e-5)
 
 
 def test_epoch_monitor_records_json_able_quantities_every_epoch(batch):

@@ -169,9 +169,10 @@ def without_bgn(model: Sequential) -> Sequential:
     return net
 
 
-def _dense_deltas(model: Sequential, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-    """delta^(K) = dL/dz^(K) of every Dense layer (float64 copies), input to output; BatchNorm
-    running statistics are restored afterwards (as in :func:`gradient_norms`)."""
+def dense_deltas(model: Sequential | Model, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """delta^(K) = dL/dz^(K) of every Dense layer (float64 copies), input to output, of a chain
+    or a graph; BatchNorm running statistics are restored afterwards (as in
+    :func:`gradient_norms`)."""
     found: dict[int, np.ndarray] = {}
 
     def record(step: TraceStep) -> None:
@@ -201,7 +202,7 @@ def bgn_proportionality(model: Sequential, x: np.ndarray, y: np.ndarray) -> dict
     plain = without_bgn(model) if has_bgn else model
     tiny = float(np.finfo(model.dtype).tiny)
     cosine, scale, subnormal = [], [], []
-    for a, b in zip(_dense_deltas(normalised, x, y), _dense_deltas(plain, x, y), strict=True):
+    for a, b in zip(dense_deltas(normalised, x, y), dense_deltas(plain, x, y), strict=True):
         na, nb = np.linalg.norm(a), np.linalg.norm(b)
         ok = na > 0 and nb > 0
         cosine.append(float(np.vdot(a, b) / (na * nb)) if ok else None)
@@ -398,6 +399,7 @@ __all__ = [
     "adam_second_moment",
     "bgn_proportionality",
     "dead_relu_fraction",
+    "dense_deltas",
     "dense_weights",
     "gradient_norms",
     "update_size",
