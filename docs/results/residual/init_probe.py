@@ -49,9 +49,10 @@ def main() -> None:
     data = load_dataset("mnist", val_size=1000, split="carve", seed=0)  # the study's split
     x, y = data.x_train[:PROBE], data.y_train[:PROBE]
     print("# Residual networks at initialisation: gradient norms and eq. (9) across skips\n")
-    print(f"Written by `init_probe.py` (its docstring gives the method): {data.info['source']}, "
-          f"the first {PROBE} of the {len(data.x_train)} carved training digits, float32, the weights of "
-          "run 0 of each variant (`derive_seed(\"residual\", activation, depth, 0)`).\n")  # fmt: skip
+    source, n = data.info["source"], len(data.x_train)
+    print(f"Written by `init_probe.py` (its docstring gives the method): {source}, the first "
+          f"{PROBE} of the {n} carved training digits, float32, the weights of run 0 of each "
+          "variant (`derive_seed(\"residual\", activation, depth, 0)`).\n")  # fmt: skip
     print("| activation | depth | BN | BGN | ‖δ‖ stem | ‖δ‖ last hidden | ‖δ‖ output | "
           "cos min (hidden) | cos stem | RMS logits |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
