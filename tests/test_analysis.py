@@ -591,27 +591,48 @@ def test_the_report_names_the_network_builder(tmp_path):
 
 
 def test_accuracy_figure_draws_every_run_of_every_cell(tmp_path):
+    from matplotlib.colors import to_rgba
+
     from tinybgn.experiments import figures
 
+    variants = {"relu none": (False, {}), "relu BGN": (True, {}),
+                "relu none optimizer=sgd": (False, {"optimizer": "sgd"})}  # fmt: skip
+    # every cell its own accuracies (the third run diverged), so a run drawn in the wrong row or
+    # panel is caught
+    expected = {(depth, label): (0.1 + 0.3 * i + 0.05 * (depth == 5), 0.2 + 0.3 * i)
+                for depth in (3, 5) for i, label in enumerate(variants)}  # fmt: skip
     recs = [
         synthetic_record(acc, bgn=bgn, depth=depth, seed=s, run=s, **extra)
-        for depth in (3, 5)
-        for bgn, extra in ((False, {}), (True, {}), (False, {"optimizer": "sgd"}))
-        for s, acc in enumerate((0.2, 0.4, None))  # the third run of every cell diverged
+        for (depth, label), accs in expected.items()
+        for bgn, extra in [variants[label]]
+        for s, acc in enumerate((*accs, None))
     ]
     a = analysis.analyse(recs)
     panels = figures.accuracy_panels(a["cells"], a["columns"])
     assert list(panels) == ["3 hidden layers", "5 hidden layers"]
     labels = [row["label"] for row in panels["3 hidden layers"]]
     # a key is named only where it differs from JobSpec's default
-    assert sorted(labels) == ["relu BGN", "relu none", "relu none optimizer=sgd"]
+    assert sorted(labels) == sorted(variants)
     fig = figures.build_final_runs_figure(panels, 0.1135)
-    for ax in fig.axes:
-        offsets = [c.get_offsets() for c in ax.collections]
-        dots = [xy for o in offsets for xy in o if xy[0] != 0.02]
-        crosses = [xy for o in offsets for xy in o if xy[0] == 0.02]
-        assert len(dots) == 3 * 2 and len(crosses) == 3  # 2 finished + 1 diverged per cell
-        assert sorted({round(float(x), 3) for x, _ in dots}) == [0.2, 0.4]
+    red = to_rgba("tab:red")
+    for ax, depth in zip(fig.axes, (3, 5), strict=True):
+        rows = [t.get_text() for t in ax.get_yticklabels()]
+        drawn = {label: [] for label in rows}
+        crosses = {label: 0 for label in rows}
+        for c in ax.collections:
+            is_cross = tuple(c.get_facecolor()[0]) == red
+            for x, y in c.get_offsets():
+                label = rows[round(float(y))]
+                if is_cross:
+                    crosses[label] += 1
+                    assert x == 0.02  # at the left edge
+                else:
+                    drawn[label].append(round(float(x), 3))
+        for label in rows:
+            assert sorted(drawn[label]) == [round(v, 3) for v in expected[(depth, label)]]
+            assert crosses[label] == 1
+    with pytest.raises(ValueError, match="no cells"):
+        figures.build_final_runs_figure({}, None)
     result = analysis.build_report(recs, tmp_path)
     assert str(tmp_path / "accuracy.png") in result["files"]
     assert (tmp_path / "accuracy.svg").exists()

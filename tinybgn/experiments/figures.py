@@ -250,7 +250,9 @@ def final_runs_figure(
 
 def build_final_runs_figure(panels: dict[str, list[dict]], majority: float | None) -> Figure:
     """The :class:`Figure` of :func:`final_runs_figure` (one axes per panel), not yet saved."""
-    cols = min(len(panels), 3) or 1
+    if not any(panels.values()):
+        raise ValueError("final_runs_figure: no cells to draw (panels is empty)")
+    cols = min(len(panels), 3)
     rows_of_panels = -(-len(panels) // cols)
     tallest = max((len(rows) for rows in panels.values()), default=1)
     longest = max((len(row["label"]) for rows in panels.values() for row in rows), default=10)
@@ -467,8 +469,13 @@ def write_report_figures(a: dict, out: Path) -> dict[str, dict]:
                 title,
                 out / "accuracy.png",
             ),  # fmt: skip
-            "caption": "The numbers of `table1.md`, drawn: one panel per depth, one row per "
-            "cell (its rate on the right). Each dot is the test accuracy of one run, an x at "
+            "caption": (
+                "The final cells of `table1.md` (its rate-search cells left out), drawn"
+                if any(row["selection"] for row in a["cells"])
+                else "The numbers of `table1.md`, drawn"
+            )
+            + ": one panel per depth, one row per cell (its rate on the right). Each dot is "
+            "the test accuracy of one run, an x at "
             "the left edge a run that diverged; the black bar is the cell's mean and its 95 % "
             "bootstrap interval"
             + (

@@ -70,7 +70,8 @@ def same_monitor_rows(a: list[dict], b: list[dict]) -> bool:
         return x == y
 
     return len(a) == len(b) and all(
-        r.keys() == q.keys() and all(close(r[k], q[k]) for k in r) for r, q in zip(a, b)
+        r.keys() == q.keys() and all(close(r[k], q[k]) for k in r)
+        for r, q in zip(a, b, strict=True)
     )
 
 
