@@ -9,7 +9,8 @@ float32 as in the study (BatchNorm with batch statistics, as in training). Per n
   layer, and the output layer;
 * ``cos``: the cosine between delta^(K) of the network with BGN and of the same weights without
   BGN (the builder draws the same weights with and without BGN), smallest over the hidden layers
-  and at the stem. In a chain eq. (9) makes it exactly 1 (one multiple per layer). With skips,
+  (and at which: 0 = the stem, counted from the input), the median over them, and at the stem.
+  In a chain eq. (9) makes it exactly 1 (one multiple per layer). With skips,
   ``delta_BGN = sum_P (prod_{j in P} 1/n_j) delta_P`` over the backward paths P
   (:mod:`tinybgn.graph`): BGN in the branch (the paper's "before every activation", the grid's
   placement) scales the paths differently and the cosine drops below 1; BGN on the trunk (after
@@ -54,8 +55,8 @@ def main() -> None:
           f"{PROBE} of the {n} carved training digits, float32, the weights of run 0 of each "
           "variant (`derive_seed(\"residual\", activation, depth, 0)`).\n")  # fmt: skip
     print("| activation | depth | BN | BGN | ‖δ‖ stem | ‖δ‖ last hidden | ‖δ‖ output | "
-          "cos min (hidden) | cos stem | RMS logits |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "cos min (hidden) | at layer | cos median | cos stem | RMS logits |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for activation in ("relu", "tanh"):
         for depth in (90, 120):
             seed = derive_seed("residual", activation, depth, 0)
@@ -70,13 +71,15 @@ def main() -> None:
                 for name, (deltas, rms) in found.items():
                     norms = [np.linalg.norm(d) for d in deltas]
                     if name == "plain":
-                        cos_min = cos_stem = "-"
+                        cos_min = at = cos_med = cos_stem = "-"
                     else:
                         cos = [cosine(a, b) for a, b in zip(deltas[:-1], plain[:-1], strict=True)]
                         cos_min, cos_stem = f"{min(cos):.3f}", f"{cos[0]:.3f}"
+                        at, cos_med = int(np.argmin(cos)), f"{np.median(cos):.3f}"
+                        at = "-" if cos_min == "1.000" else at  # all 1: no layer stands out
                     print(f"| {activation} | {depth} | {batchnorm} | {name} | {norms[0]:.3g} | "
-                          f"{norms[-2]:.3g} | {norms[-1]:.3g} | {cos_min} | {cos_stem} | "
-                          f"{rms:.3g} |")  # fmt: skip
+                          f"{norms[-2]:.3g} | {norms[-1]:.3g} | {cos_min} | {at} | {cos_med} | "
+                          f"{cos_stem} | {rms:.3g} |")  # fmt: skip
 
 
 if __name__ == "__main__":
