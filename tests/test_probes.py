@@ -211,6 +211,12 @@ def test_dense_deltas_of_a_graph_run_from_the_stem_to_the_output(batch):
     np.testing.assert_allclose(deltas[-1], dlogits, rtol=1e-6)  # the output Dense's delta
     # branch BGN: every hidden Dense's delta has norm kappa = 8 (eq. 7)
     np.testing.assert_allclose([np.linalg.norm(d) for d in deltas[:-1]], 8.0, rtol=1e-5)
+    # the order, input to output, and each delta belongs to its layer: the backward pass that
+    # dense_deltas ran left every Dense's grad_b = sum over the batch of its delta (eq. 3)
+    dense = [layer for layer in net.layers if isinstance(layer, tinybgn.Dense)]
+    assert len(dense) == len(deltas)
+    for layer, delta in zip(dense, deltas, strict=True):
+        np.testing.assert_allclose(delta.sum(axis=0), layer.grads["b"], rtol=1e-5, atol=1e-7)
 
 
 def test_epoch_monitor_records_json_able_quantities_every_epoch(batch):
