@@ -7,7 +7,9 @@ variants against BGN with κ = √d before every activation. This script reads t
 store alone (no dataset, no training) and prints those comparisons with the report's statistics
 (:func:`tinybgn.experiments.stats.paired_comparison`: runs paired by seed, 95 % bootstrap
 interval of the mean difference, exact sign-flip p-value, verdict), and the test accuracy of
-every final run of the cells involved.
+every final run of the cells involved: for ReLU, and for sigmoid where the study ran the cell
+(no eps part). The sigmoid follow-up store ``sigmoid-rate/report`` (BGN before every
+activation at the rate the other placements picked) is paired with the placements last.
 
     python docs/results/mechanism/extra_pairs.py > docs/results/mechanism/extra_pairs.md
 """
@@ -28,7 +30,9 @@ STORE = next(
     if p.exists()
 )
 MAJORITY = 0.1135  # the largest class of the 2000 test digits
-#: (name, cell keys) of the ReLU / Adam cells compared below.
+#: The follow-up store: sigmoid BGN before every activation at 3.162e-4 (a fixed rate, no search).
+FOLLOW_UP = Path(__file__).with_name("sigmoid-rate") / "report" / "runs.jsonl"
+#: (name, cell keys) of the Adam cells compared below (per activation).
 CELLS = {
     "plain, eps 1e-7": {"bgn": False, "adam_eps": 1e-7, "grad_method": "none"},
     "plain, eps 1e-15": {"bgn": False, "adam_eps": 1e-15, "grad_method": "none"},
@@ -65,9 +69,9 @@ PAIRS = [
 ]
 
 
-def final_cell(cells: list[dict], keys: dict) -> dict | None:
-    """The ReLU / Adam / 90-layer cell of final runs (validation selection) with ``keys``."""
-    want = {"activation": "relu", "optimizer": "adam", "depth": 90, "bgn_kappa": None,
+def final_cell(cells: list[dict], keys: dict, activation: str = "relu") -> dict | None:
+    """The Adam / 90-layer cell of final runs (validation selection) with ``keys``."""
+    want = {"activation": activation, "optimizer": "adam", "depth": 90, "bgn_kappa": None,
             "bgn_every": 1, **keys}  # fmt: skip
     found = [
         c
@@ -84,11 +88,25 @@ def by_seed(cell: dict) -> dict:
 def main() -> None:
     records = load_records(STORE)
     cells = table1_cells(assign_roles(records))
-    found = {name: final_cell(cells, keys) for name, keys in CELLS.items()}
-    print("# Extra paired comparisons (ReLU, 90 layers, Adam)\n")
+    print("# Extra paired comparisons (90 layers, Adam)\n")
     print(f"Written by `extra_pairs.py` from `{STORE.parent.name}/{STORE.name}` "
           f"({len(records)} records). Final runs at each cell's validation-best rate; "
-          "accuracies on the 2000 test digits; a diverged run has none.\n")  # fmt: skip
+          "accuracies on the 2000 test digits; a diverged run has none.")  # fmt: skip
+    compare(cells, "relu")
+    search_scores(cells)
+    kappa_invariance(records, "relu")
+    clip_is_plain(records)
+    compare(cells, "sigmoid")
+    kappa_invariance(records, "sigmoid")
+    sigmoid_follow_up(cells)
+
+
+def compare(cells: list[dict], activation: str) -> None:
+    """The final runs of every cell of CELLS and the pairs of PAIRS, for one activation."""
+    found = {name: final_cell(cells, keys, activation) for name, keys in CELLS.items()}
+    if activation != "relu":  # the eps part ran for ReLU only
+        found = {n: c for n, c in found.items() if CELLS[n]["adam_eps"] == 1e-7}
+    print(f"\n## {activation}\n")
     print("| cell | rate | final runs (test accuracy, by run) | mean, a diverged run as 0.1135 |")
     print("|---|---|---|---|")
     for name, cell in found.items():
@@ -105,6 +123,8 @@ def main() -> None:
     print("\n| treated − baseline | n pairs | mean difference | 95 % interval | p | verdict |")
     print("|---|---|---|---|---|---|")
     for treated, baseline in PAIRS:
+        if treated not in found or baseline not in found:
+            continue
         if found[treated] is None or found[baseline] is None:
             print(f"| {treated} − {baseline} | - | - | - | - | not in the store yet |")
             continue
@@ -112,15 +132,14 @@ def main() -> None:
         low, high = c["ci95"] or (float("nan"), float("nan"))
         print(f"| {treated} − {baseline} | {c['n']} | {c['diff']:+.3f} | "
               f"[{low:+.3f}, {high:+.3f}] | {c['p']:.3g} | {c['verdict']} |")  # fmt: skip
-    search_scores(cells)
-    clip_is_plain(records)
 
 
-def search_scores(cells: list[dict]) -> None:
+def search_scores(cells: list[dict], activation: str = "relu") -> None:
     """Validation accuracy of the one search run per rate, BGN every 1 / 3 / 10 layers."""
-    print("\n## Rate search, BGN every k layers (validation accuracy of the one run per rate)\n")
+    print(f"\n### Rate search, {activation}, BGN every k layers (validation accuracy of the one "
+          "run per rate)\n")  # fmt: skip
     rows = {k: final_cell(cells, {"bgn": True, "adam_eps": 1e-7, "grad_method": "none",
-                                  "bgn_every": k}) for k in (1, 3, 10)}  # fmt: skip
+                                  "bgn_every": k}, activation) for k in (1, 3, 10)}  # fmt: skip
     rates = sorted({r["spec"]["lr"] for c in rows.values() if c for r in c["search"]})
     print("| every | " + " | ".join(f"{lr:.3g}" for lr in rates) + " |")
     print("|---|" + "---|" * len(rates))
@@ -144,10 +163,72 @@ def clip_is_plain(records: list[dict]) -> None:
     shared = sorted(set(clip) & set(plain))
     differ = [k for k in shared if clip[k] != plain[k]]
     print(
-        f"\n`clip` vs plain Adam, same rate and seed: {len(shared) - len(differ)} of "
+        f"\n`clip` vs plain Adam (ReLU), same rate and seed: {len(shared) - len(differ)} of "
         f"{len(shared)} shared runs have the same training-loss history, bit for bit; "
         f"they differ at rates {sorted({lr for lr, _ in differ})}."
     )
+
+
+def kappa_invariance(records: list[dict], activation: str) -> None:
+    """Under Adam a constant factor κ on every layer's gradient cancels wherever sqrt(v_hat) >>
+    eps: runs of κ = 1 and κ = d with the same seed and rate as κ = √d should then train alike.
+    Largest relative difference of their per-epoch training losses."""
+    losses: dict = {}
+    for r in records:
+        s = r["spec"]
+        variant = (s["activation"], s["optimizer"], s["bgn"], s["grad_method"], s["bgn_every"])
+        if variant == (activation, "adam", True, "none", 1) and s["adam_eps"] == 1e-7:
+            kappa = 8.0 if s["bgn_kappa"] is None else s["bgn_kappa"]  # None: √d = 8
+            loss = np.array([e["train_loss"] for e in r["history"]["epochs"]])
+            losses.setdefault(kappa, {})[(s["lr"], s["seed"])] = loss
+    others = sorted(k for k in losses if k != 8.0)
+    print(f"\n### κ under Adam, {activation}: largest relative difference of an epoch's "
+          "training loss from the run with κ = 8, same seed and rate\n")  # fmt: skip
+    print("| rate | runs | " + " | ".join(f"κ = {k:g}" for k in others) + " |")
+    print("|---|---|" + "---|" * len(others))
+    for lr in sorted({lr for lr, _ in losses.get(8.0, {})}):
+        keys = [k for k in losses[8.0] if k[0] == lr]
+        cols = []
+        for kappa in others:
+            shared = [k for k in keys if k in losses[kappa]]
+            if not shared or any(
+                len(losses[kappa][k]) != len(losses[8.0][k]) or not len(losses[8.0][k])
+                for k in shared
+            ):
+                cols.append("-")  # not run, or a run diverged (shorter history)
+                continue
+            rel = max(np.max(np.abs(losses[kappa][k] - losses[8.0][k]) / np.abs(losses[8.0][k]))
+                      for k in shared)  # fmt: skip
+            cols.append(f"{rel:.1e}")
+        print(f"| {lr:.3g} | {len(keys)} | " + " | ".join(cols) + " |")
+
+
+def sigmoid_follow_up(cells: list[dict]) -> None:
+    """Sigmoid BGN before every activation at the rate BGN every 3 / 10 layers picked, paired."""
+    search_scores(cells, "sigmoid")
+    print("\n### Sigmoid follow-up: BGN before every activation at 3.162e-4 (`sigmoid-rate/`)\n")
+    if not FOLLOW_UP.exists():
+        print("Not run yet.")
+        return
+    runs = [r for r in load_records(FOLLOW_UP) if r["spec"]["run"] >= 1]  # run 0: the search's
+    if not runs:
+        print("No final-seed run in the store yet.")
+        return
+    every1 = {r["spec"]["seed"]: r.get("accuracy") for r in runs}
+    accs = ", ".join("div." if a is None else f"{a:.3f}" for a in every1.values())
+    print(f"{len(every1)} runs (1..10, the final runs' seeds): {accs}\n")
+    print("| treated − baseline | n pairs | mean difference | 95 % interval | p | verdict |")
+    print("|---|---|---|---|---|---|")
+    for k in (3, 10, 1):
+        cell = final_cell(cells, {"bgn": True, "adam_eps": 1e-7, "grad_method": "none",
+                                  "bgn_every": k}, "sigmoid")  # fmt: skip
+        if cell is None:
+            continue
+        c = stats.paired_comparison(by_seed(cell), every1, seed=0)
+        low, high = c["ci95"] or (float("nan"), float("nan"))
+        name = f"every {k} at {cell['lr']:.3g} − every 1 at 3.16e-4"
+        print(f"| {name} | {c['n']} | {c['diff']:+.3f} | [{low:+.3f}, {high:+.3f}] | "
+              f"{c['p']:.3g} | {c['verdict']} |")  # fmt: skip
 
 
 if __name__ == "__main__":
