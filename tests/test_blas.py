@@ -10,11 +10,13 @@ from tinybgn import blas
 
 def test_info_names_the_library_numpy_loaded():
     info = blas.info()
-    assert set(info) == {"library", "config", "num_threads", "env"}
+    assert set(info) == {"library", "config", "core", "num_threads", "env"}
     config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     if "openblas" not in config["name"]:
         pytest.skip(f"NumPy uses {config['name']}, not OpenBLAS")
     assert "openblas" in info["library"].lower() and info["num_threads"] >= 1
+    # the kernel chosen for this CPU; a DYNAMIC_ARCH build names it in its config string too
+    assert info["core"] and info["core"] in info["config"]
 
 
 def test_set_num_threads_changes_the_count_and_returns_the_previous_one():

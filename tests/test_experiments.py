@@ -17,6 +17,7 @@ import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinybgn.cli import main
@@ -175,6 +176,17 @@ def test_a_sweep_runs_on_any_executor_and_skips_finished_jobs(mnist, tmp_path):
     rerun = InlineExecutor()
     run_sweep(specs, JsonlStore(tmp_path / "a.jsonl"), data_dir=mnist, executor=rerun)
     assert rerun.calls == 0  # everything was already in the store
+
+
+def test_a_record_names_what_its_bits_depend_on(mnist):
+    # same seed, bit-identical run: only with the same commit, BLAS threads and kernel, NumPy
+    from tinybgn import blas
+
+    worker = run_job(tiny_spec().to_dict(), mnist)["worker"]
+    assert worker["numpy"] == np.__version__ and worker["cpu"]
+    assert worker["blas_core"] == blas.info()["core"]
+    assert worker["blas_threads"] == blas.num_threads()
+    assert {"host", "pid", "blas_threads_env", "tinybgn_commit"} <= set(worker)
 
 
 def test_a_diverging_job_is_recorded_not_raised(mnist, tmp_path):

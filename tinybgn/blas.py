@@ -13,7 +13,14 @@ functions answer ``None`` instead of guessing::
 
     num_threads() -> int | None          threads OpenBLAS will use
     set_num_threads(n) -> int | None     set them; returns the previous count
-    info() -> dict                       library path, version/config string, thread count
+    info() -> dict                       library path, version/config string, thread count,
+                                         and the CPU kernel it chose ("core")
+
+The kernel matters as much as the thread count: a DYNAMIC_ARCH OpenBLAS (NumPy's wheels) picks
+its kernels for the CPU it finds at start-up (e.g. "Haswell" or "SkylakeX"), and two kernels
+round differently. The same NumPy on another CPU can therefore give a run that differs from
+the first epoch on in the last bits, and in a chaotic training (90 ReLU layers) a different
+accuracy; the record's ``core`` says which kernel made it.
 """
 
 from __future__ import annotations
@@ -54,11 +61,17 @@ class _OpenBLAS:
         self.get.restype, self.get.argtypes = ctypes.c_int, []
         self.set = getattr(lib, f"{prefix}set_num_threads{suffix}")
         self.set.restype, self.set.argtypes = None, [ctypes.c_int]
-        config = getattr(lib, f"{prefix}get_config{suffix}", None)
-        self.config = None
-        if config is not None:
-            config.restype, config.argtypes = ctypes.c_char_p, []
-            self.config = config().decode(errors="replace").strip()
+        self.config = self._string(lib, f"{prefix}get_config{suffix}")
+        self.core = self._string(lib, f"{prefix}get_corename{suffix}")
+
+    @staticmethod
+    def _string(lib: ctypes.CDLL, name: str) -> str | None:
+        """The string a ``char *f(void)`` of the library returns, or None if it has no ``f``."""
+        f = getattr(lib, name, None)
+        if f is None:
+            return None
+        f.restype, f.argtypes = ctypes.c_char_p, []
+        return f().decode(errors="replace").strip()
 
 
 @functools.cache
@@ -96,12 +109,14 @@ def set_num_threads(n: int) -> int | None:
 
 
 def info() -> dict:
-    """``{"library", "config", "num_threads", "env"}`` for run records; None where unknown.
-    ``env`` is ``OPENBLAS_NUM_THREADS`` as set when this was called (None if unset)."""
+    """``{"library", "config", "core", "num_threads", "env"}`` for run records; None where
+    unknown. ``core`` is the CPU kernel OpenBLAS chose; ``env`` is ``OPENBLAS_NUM_THREADS`` as
+    set when this was called (None if unset)."""
     lib = _openblas()
     return {
         "library": None if lib is None else os.path.basename(lib.path),
         "config": None if lib is None else lib.config,
+        "core": None if lib is None else lib.core,
         "num_threads": num_threads(),
         "env": os.environ.get("OPENBLAS_NUM_THREADS"),
     }

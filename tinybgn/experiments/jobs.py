@@ -19,7 +19,10 @@ bit-for-bit identical for identical seeds, because each job is seeded only by it
 with a single BLAS thread (sums in a fixed order) - *given the same engine code*. A change that
 only reorders floating-point operations (a speed-up) changes the rounding, and 90-layer networks
 amplify rounding into visibly different runs (we saw test accuracies move by up to 0.2), so every
-record carries ``worker.tinybgn_commit`` and ``worker.blas_threads``.
+record carries ``worker.tinybgn_commit`` and ``worker.blas_threads``. The same holds for the
+BLAS kernel, which OpenBLAS picks for the CPU it runs on: the mechanism study's ReLU runs,
+repeated on the same commit and NumPy a day later, differed from the first epoch on; records
+now also carry ``worker.blas_core``, ``worker.numpy`` and ``worker.cpu``.
 
 **Executors.** By default a local ``ProcessPoolExecutor`` with ``workers`` processes, started
 with the ``spawn`` method while ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` /
@@ -274,6 +277,37 @@ def blas_threads() -> int | None:
     return num_threads()
 
 
+@functools.cache
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def worker_info() -> dict:
+    """Where a run ran: host, pid, BLAS threads and kernel, NumPy, CPU, tinybgn commit. The same
+    seed gives bit-identical runs only with the same thread count, BLAS kernel and NumPy (see
+    :mod:`tinybgn.blas`), so a record names all three."""
+    from tinybgn import blas
+
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "blas_threads": blas_threads(),
+        "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "blas_core": blas.info()["core"],
+        "numpy": np.__version__,
+        "cpu": cpu_model(),
+        "tinybgn_commit": code_version(),
+    }
+
+
 # -- one job -------------------------------------------------------------------------------------
 def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
     """Run one training job and return its JSON-able record (called inside a worker).
@@ -284,7 +318,8 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
     most-predicted class), ``history`` (per epoch), ``diverged`` (None or where/when),
     ``train_seconds`` (sum of per-epoch training time), ``seconds_per_epoch`` (median),
     ``probe`` (probe jobs), ``monitor`` (monitored jobs), and the fields of TIMING_FIELDS;
-    ``worker`` holds host, pid, blas_threads and tinybgn_commit.
+    ``worker`` holds host, pid, BLAS threads and kernel, NumPy, CPU and tinybgn_commit
+    (:func:`worker_info`).
     """
     from tinybgn.probes import dense_weights, gradient_norms, weight_change, with_bgn
     from tinybgn.train import evaluate, train
@@ -348,13 +383,7 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
         train_seconds=float(sum(seconds)),
         seconds_per_epoch=float(np.median(seconds)) if seconds else None,
         wall_seconds=time.perf_counter() - tic,
-        worker={
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "blas_threads": blas_threads(),
-            "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
-            "tinybgn_commit": code_version(),
-        },
+        worker=worker_info(),
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     return record
@@ -590,12 +619,16 @@ def machine_info() -> dict:
     """Versions and hardware, for the protocol of a report."""
     import matplotlib
 
+    from tinybgn.blas import info as blas_info
+
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "matplotlib": matplotlib.__version__,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
+        "blas_core": blas_info()["core"],
         "cpu_count": os.cpu_count(),
         "hostname": socket.gethostname(),
     }

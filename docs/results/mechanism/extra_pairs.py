@@ -8,8 +8,8 @@ store alone (no dataset, no training) and prints those comparisons with the repo
 (:func:`tinybgn.experiments.stats.paired_comparison`: runs paired by seed, 95 % bootstrap
 interval of the mean difference, exact sign-flip p-value, verdict), and the test accuracy of
 every final run of the cells involved: for ReLU, and for sigmoid where the study ran the cell
-(no eps part). The sigmoid follow-up store ``sigmoid-rate/report`` (BGN before every
-activation at the rate the other placements picked) is paired with the placements last.
+(no eps part). The follow-up stores ``relu-rate/report`` and ``sigmoid-rate/report`` (BGN
+before every activation at the rate BGN every 3rd layer picked) are paired with the placements.
 
     python docs/results/mechanism/extra_pairs.py > docs/results/mechanism/extra_pairs.md
 """
@@ -30,8 +30,11 @@ STORE = next(
     if p.exists()
 )
 MAJORITY = 0.1135  # the largest class of the 2000 test digits
-#: The follow-up store: sigmoid BGN before every activation at 3.162e-4 (a fixed rate, no search).
-FOLLOW_UP = Path(__file__).with_name("sigmoid-rate") / "report" / "runs.jsonl"
+#: The follow-up stores: BGN before every activation at 3.162e-4 (a fixed rate, no search), the
+#: rate BGN every 3rd layer picked; one per activation.
+FOLLOW_UP = {
+    a: Path(__file__).with_name(f"{a}-rate") / "report" / "runs.jsonl" for a in ("relu", "sigmoid")
+}
 #: (name, cell keys) of the Adam cells compared below (per activation).
 CELLS = {
     "plain, eps 1e-7": {"bgn": False, "adam_eps": 1e-7, "grad_method": "none"},
@@ -94,11 +97,13 @@ def main() -> None:
           "accuracies on the 2000 test digits; a diverged run has none.")  # fmt: skip
     compare(cells, "relu")
     search_scores(cells)
+    rate_follow_up(cells, "relu")
     kappa_invariance(records, "relu")
     clip_is_plain(records)
     compare(cells, "sigmoid")
     kappa_invariance(records, "sigmoid")
-    sigmoid_follow_up(cells)
+    search_scores(cells, "sigmoid")
+    rate_follow_up(cells, "sigmoid")
 
 
 def compare(cells: list[dict], activation: str) -> None:
@@ -203,25 +208,29 @@ def kappa_invariance(records: list[dict], activation: str) -> None:
         print(f"| {lr:.3g} | {len(keys)} | " + " | ".join(cols) + " |")
 
 
-def sigmoid_follow_up(cells: list[dict]) -> None:
-    """Sigmoid BGN before every activation at the rate BGN every 3 / 10 layers picked, paired."""
-    search_scores(cells, "sigmoid")
-    print("\n### Sigmoid follow-up: BGN before every activation at 3.162e-4 (`sigmoid-rate/`)\n")
-    if not FOLLOW_UP.exists():
+def rate_follow_up(cells: list[dict], activation: str) -> None:
+    """BGN before every activation at the rate BGN every 3rd layer picked, paired by seed."""
+    store = FOLLOW_UP[activation]
+    print(f"\n### Follow-up, {activation}: BGN before every activation at 3.162e-4 "
+          f"(`{store.parent.parent.name}/`)\n")  # fmt: skip
+    if not store.exists():
         print("Not run yet.")
         return
-    runs = [r for r in load_records(FOLLOW_UP) if r["spec"]["run"] >= 1]  # run 0: the search's
+    runs = [r for r in load_records(store) if r["spec"]["run"] >= 1]  # run 0: the search's
     if not runs:
         print("No final-seed run in the store yet.")
         return
     every1 = {r["spec"]["seed"]: r.get("accuracy") for r in runs}
     accs = ", ".join("div." if a is None else f"{a:.3f}" for a in every1.values())
-    print(f"{len(every1)} runs (1..10, the final runs' seeds): {accs}\n")
+    d = stats.describe([a for a in every1.values() if a is not None], seed=0)
+    low, high = d["ci95"] or (float("nan"), float("nan"))
+    print(f"{len(every1)} runs (1..10, the final runs' seeds): {accs}; mean {d['mean']:.3f} "
+          f"± {d['sd']:.3f} (sd) [{low:.3f}, {high:.3f}]\n")  # fmt: skip
     print("| treated − baseline | n pairs | mean difference | 95 % interval | p | verdict |")
     print("|---|---|---|---|---|---|")
     for k in (3, 10, 1):
         cell = final_cell(cells, {"bgn": True, "adam_eps": 1e-7, "grad_method": "none",
-                                  "bgn_every": k}, "sigmoid")  # fmt: skip
+                                  "bgn_every": k}, activation)  # fmt: skip
         if cell is None:
             continue
         c = stats.paired_comparison(by_seed(cell), every1, seed=0)
