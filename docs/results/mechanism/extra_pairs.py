@@ -217,10 +217,11 @@ def rate_follow_up(cells: list[dict], activation: str) -> None:
         print("Not run yet.")
         return
     runs = [r for r in load_records(store) if r["spec"]["run"] >= 1]  # run 0: the search's
-    if not runs:
+    every1 = {r["spec"]["seed"]: r.get("accuracy") for r in runs if r["spec"]["bgn"]}
+    plain = {r["spec"]["seed"]: r.get("accuracy") for r in runs if not r["spec"]["bgn"]}
+    if not every1:
         print("No final-seed run in the store yet.")
         return
-    every1 = {r["spec"]["seed"]: r.get("accuracy") for r in runs}
     accs = ", ".join("div." if a is None else f"{a:.3f}" for a in every1.values())
     d = stats.describe([a for a in every1.values() if a is not None], seed=0)
     low, high = d["ci95"] or (float("nan"), float("nan"))
@@ -228,16 +229,24 @@ def rate_follow_up(cells: list[dict], activation: str) -> None:
           f"± {d['sd']:.3f} (sd) [{low:.3f}, {high:.3f}]\n")  # fmt: skip
     print("| treated − baseline | n pairs | mean difference | 95 % interval | p | verdict |")
     print("|---|---|---|---|---|---|")
-    for k in (3, 10, 1):
-        cell = final_cell(cells, {"bgn": True, "adam_eps": 1e-7, "grad_method": "none",
-                                  "bgn_every": k}, activation)  # fmt: skip
+    compared = [(f"BGN every {k}", {"bgn": True, "bgn_every": k}) for k in (3, 10, 1)]
+    compared.append(("block-normalized", {"bgn": False, "grad_method": "block_normalized"}))
+    for label, keys in compared:
+        cell = final_cell(cells, {"adam_eps": 1e-7, "grad_method": "none", **keys}, activation)
         if cell is None:
             continue
         c = stats.paired_comparison(by_seed(cell), every1, seed=0)
         low, high = c["ci95"] or (float("nan"), float("nan"))
-        name = f"every {k} at {cell['lr']:.3g} − every 1 at 3.16e-4"
+        name = f"{label} at {cell['lr']:.3g} − BGN every 1 at 3.16e-4"
         print(f"| {name} | {c['n']} | {c['diff']:+.3f} | [{low:+.3f}, {high:+.3f}] | "
               f"{c['p']:.3g} | {c['verdict']} |")  # fmt: skip
+    if plain:  # the plain net at the same rate and seeds (sigmoid)
+        c = stats.paired_comparison(every1, plain, seed=0)
+        low, high = c["ci95"] or (float("nan"), float("nan"))
+        accs = ", ".join("div." if a is None else f"{a:.3f}" for a in plain.values())
+        print(f"| BGN every 1 − plain, both at 3.16e-4 | {c['n']} | {c['diff']:+.3f} | "
+              f"[{low:+.3f}, {high:+.3f}] | {c['p']:.3g} | {c['verdict']} |")  # fmt: skip
+        print(f"\nThe plain net at 3.16e-4, {len(plain)} runs: {accs}")
 
 
 if __name__ == "__main__":

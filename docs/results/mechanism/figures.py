@@ -9,7 +9,12 @@ at the variant's validation-best rate):
   ("predicts one class"), drawn by :func:`tinybgn.experiments.figures.final_runs_figure`;
 * ``curves.png``: test accuracy after each epoch, one line per final run, for the variants
   that answer the question (plain / BGN / frozen BGN at eps 1e-7, plain / BGN at eps 1e-24,
-  block-normalized gradients).
+  block-normalized gradients);
+* ``monitor_relu.png``: the per-layer monitor (median over seeds, one line per epoch) of plain,
+  BGN and frozen BGN under Adam, from the ReLU replicate ``monitor-relu/report`` (the main
+  store's ReLU monitors were lost, see the README);
+* ``monitor_sigmoid.png``: the same for sigmoid: plain, BGN, block-normalized (each at its
+  validation-best rate) and BGN at 3.162e-4 (``sigmoid-rate/report``).
 
     python docs/results/mechanism/figures.py
 """
@@ -30,7 +35,7 @@ from tinybgn.experiments.analysis import (  # noqa: E402
     summarize_cell,
     table1_cells,
 )
-from tinybgn.experiments.figures import final_runs_figure  # noqa: E402
+from tinybgn.experiments.figures import final_runs_figure, monitor_figure  # noqa: E402
 
 HERE = Path(__file__).parent
 STORE = next(
@@ -103,13 +108,53 @@ def curves_figure(found: dict[str, dict], path: Path) -> None:
     plt.close(fig)
 
 
+def monitors(cell: dict | None) -> list[list[dict]]:
+    """The monitor histories of a cell's runs (one list of per-epoch dicts per seed)."""
+    return [r["monitor"] for r in (cell or {}).get("records", []) if r.get("monitor")]
+
+
+def monitor_figures() -> list[str]:
+    """monitor_relu.png and monitor_sigmoid.png (see the module docstring)."""
+    written = []
+    replicate = HERE / "monitor-relu" / "report" / "runs.jsonl.gz"
+    if replicate.exists():
+        cells = table1_cells(assign_roles(load_records(replicate)))
+        runs = {f"ReLU, {name} (lr {find_cell(cells, keys)['lr']:.2g})":
+                monitors(find_cell(cells, keys)) for name, keys in
+                [("plain", {"bgn": False}), ("BGN", {"bgn": True}),
+                 ("frozen BGN", {"bgn": True, "grad_method": "frozen_bgn"})]}  # fmt: skip
+        title = "Per-layer quantities at epoch ends, ReLU, 90 layers, Adam (replicate runs)"
+        monitor_figure(runs, title, HERE / "monitor_relu.png")
+        written.append("monitor_relu.png")
+    cells = table1_cells(assign_roles(load_records(STORE)))
+    runs = {}
+    for name, keys in [("plain", {"bgn": False}), ("BGN", {"bgn": True}),
+                       ("block-normalized", {"bgn": False,
+                                             "grad_method": "block_normalized"})]:  # fmt: skip
+        cell = final_cell(cells, {**BASE, **keys}, "sigmoid")
+        if cell is not None:
+            runs[f"sigmoid, {name} (lr {cell['lr']:.2g})"] = monitors(cell)
+    follow_up = HERE / "sigmoid-rate" / "report" / "runs.jsonl"
+    if follow_up.exists():
+        bgn = [r for r in load_records(follow_up) if r["spec"]["bgn"] and r["spec"]["run"] >= 1]
+        runs["sigmoid, BGN (lr 3.2e-4)"] = [r["monitor"] for r in bgn if r.get("monitor")]
+    if runs:
+        title = "Per-layer quantities at epoch ends, sigmoid, 90 layers, Adam"
+        monitor_figure(runs, title, HERE / "monitor_sigmoid.png")
+        written.append("monitor_sigmoid.png")
+    for name in written:  # the README shows the PNG
+        (HERE / name).with_suffix(".svg").unlink(missing_ok=True)
+    return written
+
+
 def main() -> None:
     cells = table1_cells(assign_roles(load_records(STORE)))
     found = {name: find_cell(cells, keys) for _, name, keys in VARIANTS}
     missing = [name for name, cell in found.items() if cell is None]
     accuracy_figure(found, HERE / "accuracy.png")
     curves_figure(found, HERE / "curves.png")
-    print(f"accuracy.png, curves.png from {STORE.name}; missing variants: {missing or 'none'}")
+    written = ", ".join(["accuracy.png", "curves.png", *monitor_figures()])
+    print(f"{written} from {STORE.name}; missing variants: {missing or 'none'}")
 
 
 if __name__ == "__main__":
