@@ -1,6 +1,6 @@
 """The mechanism study's accuracy figures, drawn from the committed store alone.
 
-Reads ``report/runs-slim.jsonl.gz`` (or the full ``report/runs.jsonl`` if it is here): no
+Reads the committed stores (``report/runs-slim.jsonl.gz`` and those of the follow-ups): no
 dataset, no training. For every ReLU / 90-layer variant of the study, its final runs (10 seeds
 at the variant's validation-best rate):
 
@@ -38,9 +38,7 @@ from tinybgn.experiments.analysis import (  # noqa: E402
 from tinybgn.experiments.figures import final_runs_figure, monitor_figure  # noqa: E402
 
 HERE = Path(__file__).parent
-STORE = next(
-    p for p in (HERE / "report" / n for n in ("runs.jsonl", "runs-slim.jsonl.gz")) if p.exists()
-)
+STORE = HERE / "report" / "runs-slim.jsonl.gz"
 MAJORITY = 0.1135  # the largest class of the 2000 test digits
 BASE = {"adam_eps": 1e-7, "grad_method": "none"}  # with final_cell's ReLU / Adam / 90 layers
 #: (section, label, keys that differ from BASE), top to bottom.
