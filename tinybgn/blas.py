@@ -18,8 +18,8 @@ functions answer ``None`` instead of guessing::
 
 The kernel matters as much as the thread count: a DYNAMIC_ARCH OpenBLAS (NumPy's wheels) picks
 its kernels for the CPU it finds at start-up (e.g. "Haswell" or "SkylakeX"), and two kernels
-round differently. The same NumPy on another CPU can therefore give a run that differs from
-the first epoch on in the last bits, and in a chaotic training (90 ReLU layers) a different
+round differently. The same NumPy on another CPU can therefore give a run that differs in the
+last bits within its first steps, and in a chaotic training (90 ReLU layers) a different
 accuracy; the record's ``core`` says which kernel made it.
 """
 

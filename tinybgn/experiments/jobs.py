@@ -21,7 +21,7 @@ only reorders floating-point operations (a speed-up) changes the rounding, and 9
 amplify rounding into visibly different runs (we saw test accuracies move by up to 0.2), so every
 record carries ``worker.tinybgn_commit`` and ``worker.blas_threads``. The same holds for the
 BLAS kernel, which OpenBLAS picks for the CPU it runs on: the mechanism study's ReLU runs,
-repeated on the same commit and NumPy a day later, differed from the first epoch on; records
+repeated on the same commit and NumPy a day later, differed within the first epochs; records
 now also carry ``worker.blas_core``, ``worker.numpy`` and ``worker.cpu``.
 
 **Executors.** By default a local ``ProcessPoolExecutor`` with ``workers`` processes, started
@@ -291,9 +291,9 @@ def cpu_model() -> str:
 
 
 def worker_info() -> dict:
-    """Where a run ran: host, pid, BLAS threads and kernel, NumPy, CPU, tinybgn commit. The same
-    seed gives bit-identical runs only with the same thread count, BLAS kernel and NumPy (see
-    :mod:`tinybgn.blas`), so a record names all three."""
+    """Where a run ran: host, pid, BLAS threads and kernel, NumPy, CPU, tinybgn commit. A
+    bit-identical rerun of a seed needs (at least) the same commit, thread count, BLAS kernel
+    and NumPy (see :mod:`tinybgn.blas`), so a record names them all."""
     from tinybgn import blas
 
     return {
