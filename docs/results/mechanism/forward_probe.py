@@ -18,21 +18,48 @@ A layer whose input no longer depends on the digit cannot tell digits apart, wha
 gradient: the network above it can only learn the class prior (0.1135) until training has
 made the layers below keep the input.
 
+The second part follows the same quantities **during training** for three sigmoid BGN final
+runs of the study, retrained here from their stored specs with the engine's own job code
+(the same data, initial weights, batch order and optimizer as the stored run): at the end of
+epochs 1, 5, 10 and 20, on the same 256 digits. Each run's final test accuracy is checked
+against its stored record (the same on the machine that made it; see the README's note on
+bits otherwise).
+
     TINYBGN_DATA=../shared/data/mnist python docs/results/mechanism/forward_probe.py \
         > docs/results/mechanism/forward_probe.md
 """
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+
 import numpy as np
 
 import tinybgn as tb
 from tinybgn.data import load_dataset
-from tinybgn.experiments.jobs import derive_seed
+from tinybgn.experiments.jobs import build_model, build_optimizer, derive_seed, load_job_data
+from tinybgn.experiments.spec import JobSpec
+from tinybgn.train import train
+
+HERE = Path(__file__).parent
 
 DEPTH, WIDTH, N = 90, 64, 256
 ACTIVATIONS = ["relu", "sigmoid", "tanh"]
 LAYERS = [1, 2, 5, 10, 20, 30, 45, 60, 80, 91]
+#: (label, store, spec keys) of the sigmoid runs followed during training (run 2 of each).
+TRAINED = [
+    ("BGN, lr 3.2e-4, run 2", HERE / "sigmoid-rate" / "report" / "runs.jsonl",
+     {"bgn": True, "lr": 0.0003162, "run": 2}),
+    ("BGN, lr 3.2e-4, run 1", HERE / "sigmoid-rate" / "report" / "runs.jsonl",
+     {"bgn": True, "lr": 0.0003162, "run": 1}),
+    ("BGN, lr 1e-5 (its pick), run 2", HERE / "report" / "runs-slim.jsonl.gz",
+     {"bgn": True, "lr": 1e-5, "run": 2, "bgn_kappa": None, "bgn_every": 1,
+      "grad_method": "none", "optimizer": "adam"}),
+]  # fmt: skip
+EPOCHS_SHOWN = (1, 5, 10, 20)
+TRAINED_LAYERS = [2, 5, 10, 20, 45, 91]
 
 
 def dense_inputs(model, x: np.ndarray) -> list[np.ndarray]:
@@ -77,6 +104,51 @@ def main() -> None:
             rms, spread, distinct = rows[activation][k]
             cells += [f"{rms:.2g}", f"{spread:.2g}", str(distinct)]
         print(f"| {k} | " + " | ".join(cells) + " |")
+    during_training(x)
+
+
+def stored_record(store: Path, keys: dict) -> dict:
+    """The one sigmoid, 90-layer record of ``store`` whose spec has ``keys``."""
+    opener = gzip.open if store.suffix == ".gz" else open
+    with opener(store, "rt") as lines:
+        records = [json.loads(line) for line in lines]
+    want = {"activation": "sigmoid", "depth": DEPTH, **keys}
+    found = [r for r in records if all(r["spec"].get(k) == v for k, v in want.items())]
+    if len(found) != 1:
+        raise SystemExit(f"{store}: {len(found)} records match {want}, expected 1")
+    return found[0]
+
+
+def during_training(x: np.ndarray) -> None:
+    """Part 2 of the module docstring: the stored runs retrained, probed at epoch ends."""
+    print("\n## During training: sigmoid BGN final runs, retrained from their specs\n")
+    print("Between-digit spread of the input of Dense layer K, and in brackets the number of "
+          f"distinct inputs among the {len(x)} digits, at initialisation (epoch 0) and after "
+          "epochs " + ", ".join(map(str, EPOCHS_SHOWN)) + ".\n")  # fmt: skip
+    for label, store, keys in TRAINED:
+        record = stored_record(store, keys)
+        spec = JobSpec.from_dict(record["spec"])
+        ds = load_job_data(spec, None)
+        model = build_model(spec, in_features=ds.x_train.shape[1])
+        rows = {0: [describe(h) for h in dense_inputs(model, x)]}
+
+        def at_epoch_end(epoch_record, model=model, rows=rows) -> None:
+            if epoch_record.epoch in EPOCHS_SHOWN:
+                rows[epoch_record.epoch] = [describe(h) for h in dense_inputs(model, x)]
+
+        history = train(model, ds.x_train, ds.y_train, ds.x_test, ds.y_test,
+                        epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed,
+                        optimizer=build_optimizer(spec, model), progress=at_epoch_end)  # fmt: skip
+        accuracy = history.final.test_accuracy
+        same = "the same as" if accuracy == record["accuracy"] else "differs from"
+        print(f"### {label}: test accuracy {accuracy:.4f}, {same} the stored "
+              f"{record['accuracy']:.4f}\n")  # fmt: skip
+        print("| epoch | " + " | ".join(f"K = {k}" for k in TRAINED_LAYERS) + " |")
+        print("|---" * (1 + len(TRAINED_LAYERS)) + "|")
+        for epoch, described in rows.items():
+            cells = [f"{described[k - 1][1]:.2g} ({described[k - 1][2]})" for k in TRAINED_LAYERS]
+            print(f"| {epoch} | " + " | ".join(cells) + " |")
+        print()
 
 
 if __name__ == "__main__":
