@@ -100,6 +100,7 @@ def main() -> None:
     kappa_invariance(records, "sigmoid")
     search_scores(cells, "sigmoid")
     rate_follow_up(cells, "sigmoid")
+    frozen_follow_up()
 
 
 def compare(cells: list[dict], activation: str) -> None:
@@ -243,6 +244,42 @@ def rate_follow_up(cells: list[dict], activation: str) -> None:
         print(f"| BGN every 1 − plain, both at 3.16e-4 | {c['n']} | {c['diff']:+.3f} | "
               f"[{low:+.3f}, {high:+.3f}] | {c['p']:.3g} | {c['verdict']} |")  # fmt: skip
         print(f"\nThe plain net at 3.16e-4, {len(plain)} runs: {accs}")
+
+
+#: The replicate (ReLU Adam plain / BGN / frozen BGN at their own rates) and the frozen
+#: follow-up (each of BGN and frozen BGN at the other's rate), both made on 2026-12-03.
+REPLICATE = Path(__file__).with_name("monitor-relu") / "report" / "runs.jsonl.gz"
+FROZEN_RATE = Path(__file__).with_name("frozen-rate") / "report" / "runs.jsonl"
+
+
+def frozen_follow_up() -> None:
+    """ReLU frozen BGN vs BGN at each of their two picked rates, paired by seed (runs 1..10)."""
+    print("\n## Follow-up, relu: frozen BGN vs BGN at a common rate (`frozen-rate/`)\n")
+    if not (REPLICATE.exists() and FROZEN_RATE.exists()):
+        print("Not run yet.")
+        return
+    accs: dict = {}  # (grad_method, lr) -> {seed: accuracy}
+    for store in (REPLICATE, FROZEN_RATE):
+        for r in load_records(store):
+            s = r["spec"]
+            if s["activation"] == "relu" and s["bgn"] and s["run"] >= 1:
+                accs.setdefault((s["grad_method"], s["lr"]), {})[s["seed"]] = r.get("accuracy")
+    print("| rate | BGN (n, mean ± sd) | frozen BGN (n, mean ± sd) | frozen − BGN, 95 % interval "
+          "| p | verdict |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for lr in (3.162e-05, 0.0001):
+        bgn, frozen = accs.get(("none", lr), {}), accs.get(("frozen_bgn", lr), {})
+        if not bgn or not frozen:
+            print(f"| {lr:.3g} | - | - | not in the stores yet | - | - |")
+            continue
+        cols = []
+        for runs in (bgn, frozen):
+            d = stats.describe([a for a in runs.values() if a is not None], seed=0)
+            cols.append(f"{d['n']} of {len(runs)}, {d['mean']:.3f} ± {d['sd']:.3f}")
+        c = stats.paired_comparison(frozen, bgn, seed=0)
+        low, high = c["ci95"] or (float("nan"), float("nan"))
+        print(f"| {lr:.3g} | {cols[0]} | {cols[1]} | {c['diff']:+.3f} [{low:+.3f}, {high:+.3f}] "
+              f"| {c['p']:.3g} | {c['verdict']} |")  # fmt: skip
 
 
 if __name__ == "__main__":
