@@ -268,15 +268,6 @@ def _monitor(spec: JobSpec, model, optimizer, ds) -> tuple[list | None, Callable
     return epochs, at_epoch_end
 
 
-def blas_threads() -> int | None:
-    """The BLAS thread count of this process, where :mod:`tinybgn.blas` can read it."""
-    try:
-        from tinybgn.blas import num_threads
-    except ImportError:
-        return None
-    return num_threads()
-
-
 @functools.cache
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
@@ -296,12 +287,13 @@ def worker_info() -> dict:
     and NumPy (see :mod:`tinybgn.blas`), so a record names them all."""
     from tinybgn import blas
 
+    info = blas.info()
     return {
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "blas_threads": blas_threads(),
-        "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
-        "blas_core": blas.info()["core"],
+        "blas_threads": info["num_threads"],
+        "blas_threads_env": info["env"],
+        "blas_core": info["core"],
         "numpy": np.__version__,
         "cpu": cpu_model(),
         "tinybgn_commit": code_version(),

@@ -29,7 +29,8 @@ MAJORITY = 0.1135  # the largest class of the 2000 test digits
 #: The follow-up stores: BGN before every activation at 3.162e-4 (a fixed rate, no search), the
 #: rate BGN every 3rd layer picked; one per activation.
 FOLLOW_UP = {
-    a: Path(__file__).with_name(f"{a}-rate") / "report" / "runs.jsonl" for a in ("relu", "sigmoid")
+    a: Path(__file__).with_name(f"{a}-rate") / "report" / "runs.jsonl.gz"
+    for a in ("relu", "sigmoid")
 }
 #: (name, cell keys) of the Adam cells compared below (per activation).
 CELLS = {
@@ -80,6 +81,15 @@ def final_cell(cells: list[dict], keys: dict, activation: str = "relu") -> dict 
     return found[0] if len(found) == 1 else None
 
 
+def pair_cells(treated: dict, baseline: dict) -> str:
+    """``n | diff | [low, high] | p | verdict`` of a paired comparison ({seed: accuracy} each)."""
+    c = stats.paired_comparison(treated, baseline, seed=0)
+    low, high = c["ci95"] or (float("nan"), float("nan"))
+    return (
+        f"{c['n']} | {c['diff']:+.3f} | [{low:+.3f}, {high:+.3f}] | {c['p']:.3g} | {c['verdict']}"
+    )
+
+
 def by_seed(cell: dict) -> dict:
     return {r["spec"]["seed"]: r.get("accuracy") for r in cell["records"]}
 
@@ -101,6 +111,7 @@ def main() -> None:
     search_scores(cells, "sigmoid")
     rate_follow_up(cells, "sigmoid")
     frozen_follow_up()
+    replicate_bits(records)
 
 
 def compare(cells: list[dict], activation: str) -> None:
@@ -130,10 +141,8 @@ def compare(cells: list[dict], activation: str) -> None:
         if found[treated] is None or found[baseline] is None:
             print(f"| {treated} − {baseline} | - | - | - | - | not in the store yet |")
             continue
-        c = stats.paired_comparison(by_seed(found[treated]), by_seed(found[baseline]), seed=0)
-        low, high = c["ci95"] or (float("nan"), float("nan"))
-        print(f"| {treated} − {baseline} | {c['n']} | {c['diff']:+.3f} | "
-              f"[{low:+.3f}, {high:+.3f}] | {c['p']:.3g} | {c['verdict']} |")  # fmt: skip
+        pair = pair_cells(by_seed(found[treated]), by_seed(found[baseline]))
+        print(f"| {treated} − {baseline} | {pair} |")
 
 
 def search_scores(cells: list[dict], activation: str = "relu") -> None:
@@ -224,6 +233,9 @@ def rate_follow_up(cells: list[dict], activation: str) -> None:
     low, high = d["ci95"] or (float("nan"), float("nan"))
     print(f"{len(every1)} runs (1..10, the final runs' seeds): {accs}; mean {d['mean']:.3f} "
           f"± {d['sd']:.3f} (sd) [{low:.3f}, {high:.3f}]\n")  # fmt: skip
+    top = ", ".join(f"{r['top_class_fraction']:.2f}" for r in runs
+                    if r["spec"]["bgn"] and r.get("top_class_fraction") is not None)  # fmt: skip
+    print(f"Share of the test digits in the most-predicted class, same runs: {top}\n")
     print("| treated − baseline | n pairs | mean difference | 95 % interval | p | verdict |")
     print("|---|---|---|---|---|---|")
     compared = [(f"BGN every {k}", {"bgn": True, "bgn_every": k}) for k in (3, 10, 1)]
@@ -232,24 +244,18 @@ def rate_follow_up(cells: list[dict], activation: str) -> None:
         cell = final_cell(cells, {"adam_eps": 1e-7, "grad_method": "none", **keys}, activation)
         if cell is None:
             continue
-        c = stats.paired_comparison(by_seed(cell), every1, seed=0)
-        low, high = c["ci95"] or (float("nan"), float("nan"))
         name = f"{label} at {cell['lr']:.3g} − BGN every 1 at 3.16e-4"
-        print(f"| {name} | {c['n']} | {c['diff']:+.3f} | [{low:+.3f}, {high:+.3f}] | "
-              f"{c['p']:.3g} | {c['verdict']} |")  # fmt: skip
+        print(f"| {name} | {pair_cells(by_seed(cell), every1)} |")
     if plain:  # the plain net at the same rate and seeds (sigmoid)
-        c = stats.paired_comparison(every1, plain, seed=0)
-        low, high = c["ci95"] or (float("nan"), float("nan"))
         accs = ", ".join("div." if a is None else f"{a:.3f}" for a in plain.values())
-        print(f"| BGN every 1 − plain, both at 3.16e-4 | {c['n']} | {c['diff']:+.3f} | "
-              f"[{low:+.3f}, {high:+.3f}] | {c['p']:.3g} | {c['verdict']} |")  # fmt: skip
+        print(f"| BGN every 1 − plain, both at 3.16e-4 | {pair_cells(every1, plain)} |")
         print(f"\nThe plain net at 3.16e-4, {len(plain)} runs: {accs}")
 
 
 #: The replicate (ReLU Adam plain / BGN / frozen BGN at their own rates) and the frozen
 #: follow-up (each of BGN and frozen BGN at the other's rate), both made on 2026-12-03.
 REPLICATE = Path(__file__).with_name("monitor-relu") / "report" / "runs.jsonl.gz"
-FROZEN_RATE = Path(__file__).with_name("frozen-rate") / "report" / "runs.jsonl"
+FROZEN_RATE = Path(__file__).with_name("frozen-rate") / "report" / "runs.jsonl.gz"
 
 
 def frozen_follow_up() -> None:
@@ -264,9 +270,9 @@ def frozen_follow_up() -> None:
             s = r["spec"]
             if s["activation"] == "relu" and s["bgn"] and s["run"] >= 1:
                 accs.setdefault((s["grad_method"], s["lr"]), {})[s["seed"]] = r.get("accuracy")
-    print("| rate | BGN (n, mean ± sd) | frozen BGN (n, mean ± sd) | frozen − BGN, 95 % interval "
-          "| p | verdict |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    print("| rate | BGN (n, mean ± sd) | frozen BGN (n, mean ± sd) | n pairs | frozen − BGN "
+          "| 95 % interval | p | verdict |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for lr in (3.162e-05, 0.0001):
         bgn, frozen = accs.get(("none", lr), {}), accs.get(("frozen_bgn", lr), {})
         if not bgn or not frozen:
@@ -276,10 +282,31 @@ def frozen_follow_up() -> None:
         for runs in (bgn, frozen):
             d = stats.describe([a for a in runs.values() if a is not None], seed=0)
             cols.append(f"{d['n']} of {len(runs)}, {d['mean']:.3f} ± {d['sd']:.3f}")
-        c = stats.paired_comparison(frozen, bgn, seed=0)
-        low, high = c["ci95"] or (float("nan"), float("nan"))
-        print(f"| {lr:.3g} | {cols[0]} | {cols[1]} | {c['diff']:+.3f} [{low:+.3f}, {high:+.3f}] "
-              f"| {c['p']:.3g} | {c['verdict']} |")  # fmt: skip
+        print(f"| {lr:.3g} | {cols[0]} | {cols[1]} | {pair_cells(frozen, bgn)} |")
+
+
+def replicate_bits(records: list[dict]) -> None:
+    """The replicate's 30 runs against the main store's runs of the same job id: after which
+    epoch do their training losses first differ (0: never)?"""
+    print("\n## The replicate against the 12-02 runs of the same specs\n")
+    main_runs = {r["id"]: r for r in records}
+    first, rel = [], []
+    for r in load_records(REPLICATE):
+        old = main_runs.get(r["id"])
+        if old is None or r["spec"]["run"] == 0:  # run 0: the search run the store was seeded with
+            continue
+        new_loss = [e["train_loss"] for e in r["history"]["epochs"]]
+        old_loss = [e["train_loss"] for e in old["history"]["epochs"]]
+        differ = [i for i, (a, b) in enumerate(zip(new_loss, old_loss, strict=False)) if a != b]
+        first.append(differ[0] + 1 if differ else 0)
+        rel.append(abs(new_loss[0] - old_loss[0]) / abs(old_loss[0]))
+    at_1 = [x for x, f in zip(rel, first, strict=True) if f == 1]
+    later = sorted({f for f in first if f > 1})
+    print(
+        f"{len(first)} runs; the training loss first differs after epoch 1 in {len(at_1)} "
+        f"(by {min(at_1, default=0):.1g} to {max(at_1, default=0):.1g} relative), after "
+        f"epochs {later} in {sum(f > 1 for f in first)}, never in {first.count(0)}."
+    )
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def monitor_figures() -> list[str]:
         cell = final_cell(cells, {**BASE, **keys}, "sigmoid")
         if cell is not None:
             runs[f"sigmoid, {name} (lr {cell['lr']:.2g})"] = monitors(cell)
-    follow_up = HERE / "sigmoid-rate" / "report" / "runs.jsonl"
+    follow_up = HERE / "sigmoid-rate" / "report" / "runs.jsonl.gz"
     if follow_up.exists():
         bgn = [r for r in load_records(follow_up) if r["spec"]["bgn"] and r["spec"]["run"] >= 1]
         runs["sigmoid, BGN (lr 3.2e-4)"] = [r["monitor"] for r in bgn if r.get("monitor")]

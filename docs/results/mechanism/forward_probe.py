@@ -31,14 +31,13 @@ bits otherwise).
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import numpy as np
 
 import tinybgn as tb
 from tinybgn.data import load_dataset
+from tinybgn.experiments.analysis import load_records
 from tinybgn.experiments.jobs import build_model, build_optimizer, derive_seed, load_job_data
 from tinybgn.experiments.spec import JobSpec
 from tinybgn.train import train
@@ -50,9 +49,9 @@ ACTIVATIONS = ["relu", "sigmoid", "tanh"]
 LAYERS = [1, 2, 5, 10, 20, 30, 45, 60, 80, 91]
 #: (label, store, spec keys) of the sigmoid runs followed during training (run 2 of each).
 TRAINED = [
-    ("BGN, lr 3.2e-4, run 2", HERE / "sigmoid-rate" / "report" / "runs.jsonl",
+    ("BGN, lr 3.2e-4, run 2", HERE / "sigmoid-rate" / "report" / "runs.jsonl.gz",
      {"bgn": True, "lr": 0.0003162, "run": 2}),
-    ("BGN, lr 3.2e-4, run 1", HERE / "sigmoid-rate" / "report" / "runs.jsonl",
+    ("BGN, lr 3.2e-4, run 1", HERE / "sigmoid-rate" / "report" / "runs.jsonl.gz",
      {"bgn": True, "lr": 0.0003162, "run": 1}),
     ("BGN, lr 1e-5 (its pick), run 2", HERE / "report" / "runs-slim.jsonl.gz",
      {"bgn": True, "lr": 1e-5, "run": 2, "bgn_kappa": None, "bgn_every": 1,
@@ -83,12 +82,15 @@ def describe(h: np.ndarray) -> tuple[float, float, int]:
 def main() -> None:
     data = load_dataset("mnist", val_size=1000, split="carve", seed=0, fallback="sample")
     x = data.x_train[:N]
+    shares = np.sort(np.bincount(data.y_test, minlength=10) / len(data.y_test))[::-1]
     print(f"# The forward signal at initialisation, {DEPTH} layers of {WIDTH}, float32\n")
     print(f"Written by `forward_probe.py` (its docstring defines the columns). Data: "
           f"{data.info['source']}; {data.info['split']}; {data.info['validation']}; the first "
           f"{N} training digits. "
           "BGN does not change these numbers (it is the identity on the forward pass, "
-          "eq. 4).\n")  # fmt: skip
+          f"eq. 4). The two largest classes of the test split: {shares[0]:.4f} + "
+          f"{shares[1]:.4f} = {shares[:2].sum():.4f}, the best a net that predicts two "
+          "classes can score.\n")  # fmt: skip
     head = ["RMS of h", "between-digit spread", "distinct digits"]
     print("| Dense layer K | " + " | ".join(f"{a}: {c}" for a in ACTIVATIONS for c in head) + " |")
     print("|---" * (1 + len(head) * len(ACTIVATIONS)) + "|")
@@ -109,11 +111,8 @@ def main() -> None:
 
 def stored_record(store: Path, keys: dict) -> dict:
     """The one sigmoid, 90-layer record of ``store`` whose spec has ``keys``."""
-    opener = gzip.open if store.suffix == ".gz" else open
-    with opener(store, "rt") as lines:
-        records = [json.loads(line) for line in lines]
     want = {"activation": "sigmoid", "depth": DEPTH, **keys}
-    found = [r for r in records if all(r["spec"].get(k) == v for k, v in want.items())]
+    found = [r for r in load_records(store) if all(r["spec"].get(k) == v for k, v in want.items())]
     if len(found) != 1:
         raise SystemExit(f"{store}: {len(found)} records match {want}, expected 1")
     return found[0]
@@ -140,9 +139,11 @@ def during_training(x: np.ndarray) -> None:
                         epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed,
                         optimizer=build_optimizer(spec, model), progress=at_epoch_end)  # fmt: skip
         accuracy = history.final.test_accuracy
-        same = "the same as" if accuracy == record["accuracy"] else "differs from"
-        print(f"### {label}: test accuracy {accuracy:.4f}, {same} the stored "
-              f"{record['accuracy']:.4f}\n")  # fmt: skip
+        stored = [e["train_loss"] for e in record["history"]["epochs"]]
+        same = [e.train_loss for e in history.epochs] == stored
+        print(f"### {label}: test accuracy {accuracy:.4f} (stored: {record['accuracy']:.4f}); "
+              f"every epoch's training loss {'equals' if same else 'differs from'} the "
+              "stored record's\n")  # fmt: skip
         print("| epoch | " + " | ".join(f"K = {k}" for k in TRAINED_LAYERS) + " |")
         print("|---" * (1 + len(TRAINED_LAYERS)) + "|")
         for epoch, described in rows.items():
