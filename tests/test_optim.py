@@ -1,11 +1,15 @@
-"""Optimisers: saving and restoring state, the factory, Adam's tiny-eps path, dtypes."""
+"""Optimisers: saving and restoring state, the factory, Adam's tiny-eps path, dtypes, the
+flush of subnormal running averages (bit for bit the same weights)."""
 
 from __future__ import annotations
 
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
-from tinybgn import mlp, softmax_cross_entropy
+from tinybgn import mlp, optim, softmax_cross_entropy
 from tinybgn.errors import ShapeError, StateError
 from tinybgn.optim import SGD, Adam, make_optimizer
 
@@ -115,3 +119,87 @@ def test_float16_parameters_are_rejected_clearly(optimizer):
 def test_lr_must_be_a_positive_finite_number(lr):
     with pytest.raises(ValueError, match="lr must be"):
         SGD([(np.zeros(2), np.zeros(2))], lr=lr)
+
+
+# -- subnormals: flushed for speed, never for a different result -------------------------------
+_FLUSH = optim.flush_subnormals
+
+
+def _dying_gradients(n_params=300, steps=1000, seed=0):
+    """Gradients that are N(0, 1) for a random number of steps (1-40), then exactly 0, as for
+    a ReLU unit that dies: the running averages then decay through the subnormals to 0."""
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=(steps, n_params)).astype(np.float32)
+    g[np.arange(steps)[:, None] >= rng.integers(1, 40, n_params)] = 0
+    return g
+
+
+def _trajectory(make, grads):
+    theta = np.random.default_rng(1).normal(size=grads.shape[1]).astype(np.float32)
+    grad = np.zeros_like(theta)
+    opt = make([(theta, grad)])
+    thetas, subnormals = [], 0  # entries x steps
+    state = opt.m[0] if isinstance(opt, Adam) else opt.velocity[0]
+    for g in grads:
+        grad[...] = g
+        opt.step()
+        thetas.append(theta.copy())
+        subnormal = np.count_nonzero((state != 0) & (np.abs(state) < np.finfo(np.float32).tiny))
+        subnormals += subnormal
+        if opt.t % optim.FLUSH_EVERY == 0 and flushes(opt):
+            assert not subnormal, f"a subnormal left after the flush of step {opt.t}"
+    return np.array(thetas), subnormals
+
+
+def flushes(opt):
+    return optim.flush_subnormals is _FLUSH and (
+        not isinstance(opt, Adam) or opt.flush_bound <= optim.FLUSH_BOUND
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: Adam(p, lr=1e-2),
+        lambda p: Adam(p, lr=1e-4, eps=1e-12),
+        lambda p: SGD(p, lr=0.1, momentum=0.9),
+    ],
+    ids=["adam", "adam-eps1e-12", "momentum"],
+)
+def test_flushing_subnormals_leaves_every_step_bit_for_bit_as_without(make, monkeypatch):
+    grads = _dying_gradients()
+    flushed, flushed_subnormals = _trajectory(make, grads)
+    monkeypatch.setattr(optim, "flush_subnormals", lambda a, scratch: None)
+    exact, exact_subnormals = _trajectory(make, grads)
+    assert exact_subnormals > 10_000  # the unflushed state does go through the subnormals...
+    assert flushed_subnormals < exact_subnormals / 10  # ...the flushed one holds few
+    np.testing.assert_array_equal(flushed, exact)  # and the weights are the same, bit for bit
+
+
+def test_adam_with_a_tiny_eps_keeps_its_subnormals_as_algorithm_1_has_them():
+    """With eps = 1e-30, m / eps is not negligible even for a subnormal m: no flush."""
+    opt = Adam([(np.zeros(3, np.float32), np.zeros(3, np.float32))], lr=1e-3, eps=1e-30)
+    assert opt.flush_bound > optim.FLUSH_BOUND
+    assert Adam(opt.pairs, lr=1e-2).flush_bound <= optim.FLUSH_BOUND  # the default eps: flushed
+    _, subnormals = _trajectory(lambda p: Adam(p, lr=1e-3, eps=1e-30), _dying_gradients())
+    assert subnormals > 10_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        st.sampled_from([np.float32, np.float64]),
+        hnp.array_shapes(max_dims=2, max_side=20),
+        elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
+    ),
+    st.integers(0, 2**32 - 1),
+)
+def test_flush_subnormals_zeroes_exactly_the_subnormals(a, seed):
+    rng = np.random.default_rng(seed)
+    tiny = np.finfo(a.dtype).tiny
+    a.flat[rng.random(a.size) < 0.3] = tiny * rng.uniform(-0.999, 0.999)  # subnormal (or 0)
+    before = a.copy()
+    optim.flush_subnormals(a, np.empty_like(a))
+    expected = np.where(np.abs(before) < tiny, 0, before)
+    np.testing.assert_array_equal(a, expected)
+    assert not np.any((a != 0) & (np.abs(a) < tiny))

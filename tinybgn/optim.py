@@ -18,6 +18,17 @@ representable, so float16 models diverge within a step or two; mixed precision i
 When the pairs tile one contiguous buffer, as :class:`tinybgn.Sequential` packs them, the
 update runs once on that buffer (a handful of vectorised NumPy calls per step, whatever the
 depth); otherwise once per array. The arithmetic is the same either way.
+
+Subnormal numbers (nonzero, below the dtype's smallest normal number ``tiny``: 1.2e-38 in
+float32) are set to 0 in the running averages, Adam's ``m`` and SGD's ``velocity``
+(:func:`flush_subnormals`, every :data:`FLUSH_EVERY`-th step), much as a CPU in flush-to-zero
+mode would. The reason is speed: x86 CPUs
+compute with subnormal operands 10-100x slower. A ReLU unit that is dead gets a gradient of
+exactly 0, so its ``m`` decays by beta1 each step and spends about 150 steps as a subnormal on
+its way to 0; in a 90-layer ReLU network with BGN on Fashion-MNIST, 40 % of ``m`` was subnormal
+after 1500 steps and Adam's step took 4x as long. Dropping them cannot change a step by more
+than ``flush_bound`` (below the rounding of any weight of normal size); Adam flushes only when
+that bound is below :data:`FLUSH_BOUND`, so a tiny ``eps`` keeps Algorithm 1 exactly.
 """
 
 from __future__ import annotations
@@ -55,6 +66,29 @@ def _coalesce(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarr
     if flat_p is None or flat_g is None or flat_p.shape != flat_g.shape:
         return pairs
     return [(flat_p, flat_g)]
+
+
+#: Adam flushes subnormal entries of ``m`` only if that changes no step by more than this
+#: (``Adam.flush_bound``):
+#: half an ulp of a float32 weight of size 1e-12, so every weight with |theta| > 1e-12 gets the
+#: step of Algorithm 1 (up to a last-bit rounding tie, whose chance is below the bound / ulp).
+FLUSH_BOUND = 2.0**-24 * 1e-12
+
+#: The flush runs every FLUSH_EVERY-th step: a value that turns subnormal decays for ~150 more
+#: steps (beta1 = 0.9, from 1.2e-38 down to 1.4e-45) before it is 0 anyway, so every 8th step
+#: removes 95 % of the subnormal arithmetic for an eighth of the flush's cost (3 passes).
+FLUSH_EVERY = 8
+
+
+def flush_subnormals(a: np.ndarray, scratch: np.ndarray) -> None:
+    """Set the entries of ``a`` with ``|a| < tiny`` (subnormal, or 0 already) to 0, in place.
+
+    ``scratch`` (a's shape and dtype) is a work array. Multiplying by a 1/0 array is exact and
+    3x faster than a masked assignment; NaN and inf stay as they are (NaN * 0 = NaN).
+    """
+    np.abs(a, out=scratch)
+    np.greater_equal(scratch, np.finfo(a.dtype).tiny, out=scratch, casting="unsafe")  # 1 or 0
+    a *= scratch
 
 
 #: Parameter dtypes the optimisers accept (see the module docstring for float16).
@@ -169,6 +203,10 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.kind = "momentum" if self.momentum else "sgd"
         self.velocity = [np.zeros_like(p) for p, _ in self.pairs] if self.momentum else []
+        # Work arrays for flush_subnormals (the velocity of a zero gradient decays to 0 through
+        # the subnormals; flushing them changes v by less than tiny / (1 - momentum), a step by
+        # less than lr tiny / (1 - momentum): nothing).
+        self._scratch = [np.empty_like(v) for v in self.velocity]
 
     def hyper(self) -> dict:
         return {"lr": self.lr, "momentum": self.momentum}
@@ -182,10 +220,13 @@ class SGD(Optimizer):
             for theta, g in self.pairs:
                 theta -= self.lr * g
             return
-        for (theta, g), v in zip(self.pairs, self.velocity, strict=True):
+        for (theta, g), v, tmp in zip(self.pairs, self.velocity, self._scratch, strict=True):
             v *= self.momentum
             v += g
-            theta -= self.lr * v
+            if self.t % FLUSH_EVERY == 0:
+                flush_subnormals(v, tmp)
+            np.multiply(v, self.lr, out=tmp)
+            theta -= tmp
 
 
 class Adam(Optimizer):
@@ -215,6 +256,16 @@ class Adam(Optimizer):
     to 0 in the parameters' dtype (eps = 1e-44 in float32 gives eps_hat = 0 at step 1, so a
     weight with zero gradient gets 0/0 = NaN). Then ``step`` evaluates Algorithm 1 in its
     written order instead, where eps itself is added (and eps > 0 in the dtype is checked).
+
+    Subnormal entries of ``m`` are set to 0 after its update, every FLUSH_EVERY-th step (see
+    the module docstring: they
+    make the arithmetic slow, not the result different). ``flush_bound`` is the most that can
+    change a step. Each flushed amount is below tiny and then decays by beta1, so m differs from
+    Algorithm 1's by less than tiny / (1 - beta1); a step is lr m_hat / (sqrt(v_hat) + eps) with
+    m_hat = m / (1 - beta1^t) and 1 - beta1^t >= 1 - beta1, so it changes by less than
+    lr tiny / ((1 - beta1)^2 eps): 1.2e-31 for lr = 1e-2, eps = 1e-7 in float32. The flush is
+    done only while ``flush_bound <= FLUSH_BOUND``; with a tiny eps (1e-30, say) m / eps is not
+    negligible, and m is left exactly as Algorithm 1 has it.
     """
 
     kind = "adam"
@@ -238,6 +289,12 @@ class Adam(Optimizer):
         self.v = [np.zeros_like(p) for p, _ in self.pairs]
         self._scratch = [np.empty_like(p) for p, _ in self.pairs]
 
+    @property
+    def flush_bound(self) -> float:
+        """The most by which flushing m's subnormals can change a step (see the class docstring):
+        lr tiny / ((1 - beta1)^2 eps)."""
+        return self.lr * self._tiny / ((1 - self.beta1) ** 2 * self.eps)
+
     def step(self) -> None:
         self.t += 1
         b1, b2 = self.beta1, self.beta2
@@ -248,10 +305,13 @@ class Adam(Optimizer):
         alpha_t = self.lr * math.sqrt(bias2) / bias1
         eps_hat = self.eps * math.sqrt(bias2)
         folded = eps_hat >= self._tiny  # else eps_hat would underflow in the dtype: see above
+        flush = self.t % FLUSH_EVERY == 0 and self.flush_bound <= FLUSH_BOUND
         for (theta, g), m, v, tmp in zip(self.pairs, self.m, self.v, self._scratch, strict=True):
             m *= b1  # m = beta1 m + (1 - beta1) g
             np.multiply(g, 1 - b1, out=tmp)
             m += tmp
+            if flush:  # no subnormals: speed only, see flush_bound
+                flush_subnormals(m, tmp)
             v *= b2  # v = beta2 v + (1 - beta2) g^2
             np.square(g, out=tmp)
             tmp *= 1 - b2
