@@ -26,7 +26,7 @@ mode would. The reason is speed: x86 CPUs
 compute with subnormal operands 10-100x slower. A ReLU unit that is dead gets a gradient of
 exactly 0, so its ``m`` decays by beta1 each step and spends about 150 steps as a subnormal on
 its way to 0; in a 90-layer ReLU network with BGN on Fashion-MNIST, 40 % of ``m`` was subnormal
-after 1500 steps and Adam's step took 4x as long. Dropping them cannot change a step by more
+after 1500 steps and Adam's step took 3.4x as long. Dropping them cannot change a step by more
 than ``flush_bound`` (below the rounding of any weight of normal size); Adam flushes only when
 that bound is below :data:`FLUSH_BOUND`, so a tiny ``eps`` keeps Algorithm 1 exactly.
 """
