@@ -127,7 +127,8 @@ _FLUSH = optim.flush_subnormals
 
 def _dying_gradients(n_params=300, steps=1000, seed=0):
     """Gradients that are N(0, 1) for a random number of steps (1-40), then exactly 0, as for
-    a ReLU unit that dies: the running averages then decay through the subnormals to 0."""
+    a ReLU unit that dies: the running averages then decay into the subnormals (and stay there:
+    round-to-nearest keeps 0.9 x 4 x 2**-149 at 4 x 2**-149)."""
     rng = np.random.default_rng(seed)
     g = rng.normal(size=(steps, n_params)).astype(np.float32)
     g[np.arange(steps)[:, None] >= rng.integers(1, 40, n_params)] = 0
