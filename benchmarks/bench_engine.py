@@ -105,8 +105,10 @@ class Worker:
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
         )
-        word, share = self.proc.stdout.readline().split()
-        assert word == "ready", word
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready"):  # it died: its traceback went to stderr, above
+            raise SystemExit(f"bench_engine: the worker for {src} failed before it was ready")
+        share = line.split()[1]
         self.subnormal_share = float(share)  # of Adam's m, after the warm-up / training
 
     def time(self, n: int) -> tuple[float, float]:

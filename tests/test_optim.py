@@ -198,7 +198,8 @@ def test_adam_with_a_tiny_eps_keeps_its_subnormals_as_algorithm_1_has_them():
 def test_flush_subnormals_zeroes_exactly_the_subnormals(a, seed):
     rng = np.random.default_rng(seed)
     tiny = np.finfo(a.dtype).tiny
-    a.flat[rng.random(a.size) < 0.3] = tiny * rng.uniform(-0.999, 0.999)  # subnormal (or 0)
+    chosen = rng.random(a.size) < 0.3
+    a.flat[chosen] = tiny * rng.uniform(-0.999, 0.999, chosen.sum())  # subnormal (or 0)
     before = a.copy()
     optim.flush_subnormals(a, np.empty_like(a))
     expected = np.where(np.abs(before) < tiny, 0, before)

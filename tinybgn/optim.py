@@ -261,10 +261,10 @@ class Adam(Optimizer):
     written order instead, where eps itself is added (and eps > 0 in the dtype is checked).
 
     Subnormal entries of ``m`` are set to 0 after its update, every FLUSH_EVERY-th step (see
-    the module docstring: they
-    make the arithmetic slow, not the result different). ``flush_bound`` is the most that can
-    change a step. Each flushed amount is below tiny and then decays by beta1, so m differs from
-    Algorithm 1's by less than tiny / (1 - beta1); a step is lr m_hat / (sqrt(v_hat) + eps) with
+    the module docstring: they make the arithmetic slow, not the result different).
+    ``flush_bound`` is the most that can change a step. In exact arithmetic each flushed amount
+    is below tiny and then decays by beta1, so m differs from Algorithm 1's by less than
+    tiny / (1 - beta1); a step is lr m_hat / (sqrt(v_hat) + eps) with
     m_hat = m / (1 - beta1^t) and 1 - beta1^t >= 1 - beta1, so it changes by less than
     lr tiny / ((1 - beta1)^2 eps): 1.2e-31 for lr = 1e-2, eps = 1e-7 in float32. The flush is
     done only while ``flush_bound <= FLUSH_BOUND``; with a tiny eps (1e-30, say) m / eps is not
