@@ -90,3 +90,46 @@ def test_bench_epoch_smoke_reports_throughput_and_memory(tmp_path, shared_data):
     assert result["samples_per_second"] > 0 and result["steps"] == 10
     assert result["tracemalloc_peak_mb"] > 0 and result["max_rss_mb"] > 0
     assert result["last_batch_loss"] == pytest.approx(result["last_batch_loss"])  # finite
+
+
+def test_bench_subnormals_quick_writes_census_and_ratio(tmp_path):
+    out = tmp_path / "subnormals.json"
+    proc = run_script(str(BENCH / "bench_subnormals.py"), "--quick", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "FTZ/IEEE" in proc.stdout
+    results = json.loads(out.read_text())["results"]
+    assert [(r["activation"], r["bgn"]) for r in results] == [("sigmoid", False), ("sigmoid", True)]
+    for r in results:
+        assert r["median_ms"]["ieee"] > 0 and r["median_ms"]["ftz"] > 0
+        assert r["ratio_ftz_over_ieee"] > 0
+        census = r["census"]
+        assert len(census["delta"]) == len(census["dW"]) == r["depth"] + 1  # hidden + output
+        assert all(0 <= s <= 1 for s in census["delta"] + census["dW_squared"])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="FTZ/DAZ are set through glibc")
+def test_flush_to_zero_flushes_inside_and_restores_after():
+    """The FTZ/DAZ switch of bench_subnormals really changes the arithmetic, and only inside."""
+    code = """
+import platform, sys
+import numpy as np
+sys.path.insert(0, "benchmarks")
+if platform.machine() != "x86_64":
+    print("skip"); sys.exit(0)
+from bench_subnormals import FlushToZero, subnormal_share
+tiny = np.finfo(np.float32).tiny
+x = np.array([tiny / 4, 1e-20], dtype=np.float32)
+def product():  # a subnormal input (DAZ) and a product that underflows (FTZ)
+    return [float(x[0] * np.float32(1.0)), float(x[1] * x[1])]
+before = product()
+with FlushToZero():
+    inside = product()
+after = product()
+print(before[0] > 0, before[1] > 0, inside == [0.0, 0.0], after == before,
+      subnormal_share(np.array([0, tiny / 2, 1, -tiny / 8], dtype=np.float32)))
+"""
+    proc = run_script("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    if proc.stdout.strip() == "skip":
+        pytest.skip("FTZ/DAZ are x86-64 flags")
+    assert proc.stdout.split() == ["True", "True", "True", "True", "0.5"]
