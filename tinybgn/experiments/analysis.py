@@ -918,6 +918,15 @@ def timing_markdown(a: dict) -> str:
         "50.83 s, BN 118.00 s, BN+BGN 127.78 s - BGN × 1.27, BN × 2.95. Times measured here "
         "depend on this engine and on the other work sharing the cores; medians resist the "
         "latter.",
+        "",
+        "They also depend on the numbers. NumPy keeps IEEE gradual underflow, and x86 computes "
+        "with subnormal numbers (below 1.2e-38 in float32) 10-100x slower; TensorFlow's threads "
+        "flush them to zero. A plain deep network whose gradients vanish computes part of its "
+        "backward pass, and of Adam's v, on subnormals, so after training its seconds per epoch "
+        "can exceed those of the same network with BGN, whose deltas keep norm kappa: such "
+        "ratios compare arithmetic, not methods. The cost of BGN itself is the step time of a "
+        "fresh network (docs/performance.md; benchmarks/bench_subnormals.py measures the "
+        "subnormals of trained ones).",
     ]
     return "\n".join(lines) + "\n"
 
