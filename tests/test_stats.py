@@ -63,6 +63,14 @@ def test_smallest_p_is_2_over_2_to_the_n(n):
     assert stats.smallest_exact_p(n) == pytest.approx(min(1.0, 2 / 2**n))
 
 
+@pytest.mark.parametrize("ties", [0, 1, 2, 4])
+def test_each_tied_seed_doubles_the_smallest_p(ties):
+    """A zero difference flips to itself: six pairs all in BGN's favour but ``ties`` of them
+    tied give p = 2^(ties + 1) / 2^6 (one tie: 0.0625, no longer below 0.05)."""
+    d = [0.0] * ties + [0.5 + 0.1 * i for i in range(6 - ties)]
+    assert stats.sign_flip_pvalue(d) == pytest.approx(2 ** (ties + 1) / 2**6)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(-2000, 2000), min_size=1, max_size=8))
 def test_exact_p_matches_a_direct_enumeration_in_exact_arithmetic(k):

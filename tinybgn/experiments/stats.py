@@ -21,7 +21,9 @@ observed one (two-sided). All ``2^n`` patterns are enumerated when ``n <= EXACT_
 otherwise ``n_mc`` random patterns are drawn (seeded) and ``p = (1 + hits) / (1 + n_mc)``, which
 never reports 0. The observed pattern and its mirror image always count, so the smallest
 possible exact p-value is ``2 / 2^n``: 0.25 with 3 runs, so **3 paired runs can never show a
-difference at the 5 % level**; 6 runs are the minimum (2/64 = 0.031).
+difference at the 5 % level**; 6 runs are the minimum (2/64 = 0.031). A seed whose two runs
+end at the same accuracy (``d_i = 0``: both predict one class, say) flips to itself, so each
+such tie doubles that floor: 6 pairs with one tie give at best 4/64 = 0.0625.
 
 **Verdict** of a pair (:func:`verdict`): ``better`` if p < 0.05 *and* the whole 95 % interval of
 the difference lies above 0; ``worse`` if p < 0.05 and the interval lies below 0; otherwise
@@ -58,7 +60,9 @@ METHOD_TEXT = (
     f"as the observed one (all 2^n enumerated up to n = {EXACT_MAX_N}, else {N_MC} random "
     "flips). Since "
     "the observed signs and their mirror image always count, p can never be below 2/2^n: with "
-    "3 runs per cell p >= 0.25, and at least 6 paired runs are needed to reach p < 0.05. A pair "
+    "3 runs per cell p >= 0.25, and at least 6 paired runs are needed to reach p < 0.05. A seed "
+    "whose two runs reach the same accuracy (d = 0, as when both predict one class) flips to "
+    "itself, so each such tie doubles that floor (6 pairs with one tie: p >= 0.0625). A pair "
     f"is **better** (worse) when p < {ALPHA} and the whole 95 % interval of the mean difference "
     "lies above (below) 0, and **indistinguishable** otherwise - meaning the runs do not show a "
     "difference, not that there is none. Diverged runs are left out of a cell's mean and out of "
