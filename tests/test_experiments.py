@@ -296,6 +296,10 @@ def test_smoke_preset_end_to_end_and_resumed_rerun(mnist, tmp_path, capsys):
     assert runner["versions"]["run_code_versions"]  # which engine code made the runs
     assert "carved from t10k" in (out / "protocol.md").read_text()
     assert len(json.loads((out / "table1.json").read_text())["cells"]) == 24
+    # Claim (i) is measured by the probe runs themselves (eq. 9 holds: cosines of 1)
+    claim_i = next(c for c in json.loads((out / "claims.json").read_text()) if c["id"] == "i")
+    assert claim_i["verdict"] == "reproduced", claim_i["value"]
+    assert claim_i["numbers"]["layers"] > 0
     n_runs = _lines(out / "runs.jsonl")
     assert n_runs == runner["execution"]["runs_planned"]
 

@@ -313,7 +313,14 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
     ``worker`` holds host, pid, BLAS threads and kernel, NumPy, CPU and tinybgn_commit
     (:func:`worker_info`).
     """
-    from tinybgn.probes import dense_weights, gradient_norms, weight_change, with_bgn
+    from tinybgn.probes import (
+        ProbeError,
+        bgn_proportionality,
+        dense_weights,
+        gradient_norms,
+        weight_change,
+        with_bgn,
+    )
     from tinybgn.train import evaluate, train
 
     tic = time.perf_counter()
@@ -367,6 +374,10 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
                     "delta": norms["delta"].tolist(),
                     "weight": norms["weight"].tolist(),
                 }
+            try:  # claim (i), eq. 9: BGN's delta against the plain delta of the same weights
+                probe["proportionality"] = bgn_proportionality(model, xp, yp)
+            except ProbeError:
+                pass  # a graph (residual MLP): "before every activation" is not one place
         record["probe"] = probe
     if monitor is not None:
         record["monitor"] = monitor
