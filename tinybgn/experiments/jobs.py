@@ -309,7 +309,8 @@ def run_job(spec_dict: dict, data_dir: str | None = None) -> dict:
     None without one), ``test_loss``, ``top_class_fraction`` (share of test predictions in the
     most-predicted class), ``history`` (per epoch), ``diverged`` (None or where/when),
     ``train_seconds`` (sum of per-epoch training time), ``seconds_per_epoch`` (median),
-    ``probe`` (probe jobs), ``monitor`` (monitored jobs), and the fields of TIMING_FIELDS;
+    ``probe`` (probe jobs: weight change, gradient norms per layer, eq. 9 proportionality),
+    ``monitor`` (monitored jobs), and the fields of TIMING_FIELDS;
     ``worker`` holds host, pid, BLAS threads and kernel, NumPy, CPU and tinybgn_commit
     (:func:`worker_info`).
     """
