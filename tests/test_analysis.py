@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
 import subprocess
 import sys
@@ -658,3 +659,29 @@ def test_accuracy_figure_keeps_final_cells_only_when_the_store_has_a_search():
     assert [(r["label"], r["lr"], r["accuracies"]) for r in rows] == [
         ("relu none", 1e-2, [0.5, 0.5])
     ]
+
+
+def test_claim_ii_lists_a_network_without_gradient_apart():
+    """A trained ReLU network can die: delta = 0 from the last hidden layer down. Its ratio is
+    0/0; it must be named in the value, not turn the verdict through a NaN."""
+    recs = _probe_records()
+    for r in recs:
+        spec = r["spec"]
+        if spec["study"] == "init_probe" and spec["bgn"] and spec["activation"] == "relu":
+            r["probe"]["delta"] = [0.0] * 6 + [0.05]  # both seeds dead
+    found = {c["id"]: c for c in claims.evaluate(analysis.analyse(recs))}
+    assert "no gradient at the last hidden layer" in found["ii"]["value"]
+    assert found["ii"]["numbers"]["no_gradient"]
+    assert not any(math.isnan(r) for r in found["ii"]["numbers"]["normalised"].values())
+
+
+def test_protocol_states_the_size_of_a_whole_split():
+    # n_train=None in a spec means "the whole training set": the fashion-full protocol said
+    # n_train null. The runner knows the count; without it the protocol says "all".
+    records = [synthetic_record(0.5, seed=r, run=r, n_train=None, n_test=None) for r in range(2)]
+    a = analysis.analyse(records)
+    runner = {"data": {"n_train": 55000, "n_val": 5000, "n_test": 10000}}
+    data = analysis.protocol_from_records(a, runner)["data"]
+    assert (data["n_train"], data["n_test"]) == (55000, 10000)
+    data = analysis.protocol_from_records(a, None)["data"]
+    assert (data["n_train"], data["n_test"]) == ("all", "all")

@@ -1009,6 +1009,11 @@ def protocol_from_records(a: dict, protocol: dict | None) -> dict:
     roles = defaultdict(int)
     for role_, _ in a["roles"]:
         roles[role_] += 1
+
+    def size(key):  # a spec's None means "the whole split": the runner knows how many
+        found = values(key, specs)
+        return (data.get(key) or "all") if found is None else found
+
     return {
         "rebuilt_by": "tinybgn report (from the run records alone: no data, no training)",
         "epochs": values("epochs"),
@@ -1023,9 +1028,9 @@ def protocol_from_records(a: dict, protocol: dict | None) -> dict:
             "source": data_source(data),
             "dataset": values("dataset", specs),
             "data_split": values("data_split", specs),
-            "n_train": values("n_train", specs),
-            "n_val": values("n_val", specs),
-            "n_test": values("n_test", specs),
+            "n_train": size("n_train"),
+            "n_val": size("n_val"),
+            "n_test": size("n_test"),
             "data_fingerprint": values("data_fingerprint", specs),
             "majority_class_baseline": data.get("majority_class_baseline"),
         },

@@ -140,38 +140,38 @@ def claim_ii(a: dict) -> dict:
     )
     rule = (
         f"reproduced if every normalised ratio lies within a factor {DEGRADATION_FACTOR:g} of "
-        "1, not reproduced if any lies outside"
+        "1, not reproduced if any lies outside; a network whose delta is already 0 at the last "
+        "hidden layer (no active unit: nothing to normalise, eq. 5 is 0/0) has no ratio and is "
+        "listed apart"
     )
-    normalised, plain = {}, {}
+    normalised, plain, dead = {}, {}, []
     for fig in ("figure1", "figure2"):
         for act, variants in a[fig].items():
             for label, value in variants.items():
                 delta = _median_curve(value, "delta")
                 if len(delta) < 3:
                     continue
-                ratio = float(delta[0] / delta[-2])  # [-1] is the output layer
-                target = normalised if _split_label(label)[0].endswith("BGN") else plain
-                target[f"{fig} {act} {label}"] = ratio
+                name = f"{fig} {act} {label}"
+                if not delta[-2] > 0:  # [-1] is the output layer
+                    dead.append(name)
+                    continue
+                is_bgn = _split_label(label)[0].endswith("BGN")
+                (normalised if is_bgn else plain)[name] = float(delta[0] / delta[-2])
+    numbers = {"normalised": normalised, "plain": plain, "no_gradient": dead}
+    no_gradient = (
+        f"; no gradient at the last hidden layer, so no ratio: {', '.join(dead)}" if dead else ""
+    )
     if not normalised:
-        return _row(
-            "ii", claim, test, "not in this store (no probed gradient norms)", "inconclusive", rule
-        )
+        value = "not in this store (no probed gradient norms)" if not dead else no_gradient[2:]
+        return _row("ii", claim, test, value, "inconclusive", rule, numbers if dead else None)
     worst = max(normalised, key=lambda k: abs(math.log10(normalised[k])))
     ok = all(1 / DEGRADATION_FACTOR <= r <= DEGRADATION_FACTOR for r in normalised.values())
     contrast = f"; plain: {min(plain.values()):.1e} .. {max(plain.values()):.1e}" if plain else ""
     value = (
         f"normalised ratios {min(normalised.values()):.3g} .. {max(normalised.values()):.3g} "
-        f"(furthest from 1: {worst}){contrast}"
+        f"(furthest from 1: {worst}){contrast}{no_gradient}"
     )
-    return _row(
-        "ii",
-        claim,
-        test,
-        value,
-        "reproduced" if ok else "not reproduced",
-        rule,
-        {"normalised": normalised, "plain": plain},
-    )
+    return _row("ii", claim, test, value, "reproduced" if ok else "not reproduced", rule, numbers)
 
 
 def claim_iii(a: dict) -> dict:
