@@ -685,3 +685,22 @@ def test_protocol_states_the_size_of_a_whole_split():
     assert (data["n_train"], data["n_test"]) == (55000, 10000)
     data = analysis.protocol_from_records(a, None)["data"]
     assert (data["n_train"], data["n_test"]) == ("all", "all")
+
+
+def test_a_panel_of_zero_gradients_says_so():
+    # Figure 2 of fashion-full: the relu network trained without BGN is dead; its panel was an
+    # empty axis with a lone invisible point at the output layer.
+    from matplotlib.figure import Figure
+
+    from tinybgn.experiments.figures import _band, _clip_log_axis
+
+    ax = Figure().subplots()
+    dead = np.array([[0.0] * 5 + [0.06]])
+    _clip_log_axis(ax, {"none": _band(ax, dead, "C0", "none")})
+    assert any("0 at every hidden layer" in t.get_text() for t in ax.texts)
+    assert ax.get_xlim() == (0, 7)
+    assert ax.lines[0].get_marker() == "o"  # the one drawable value is marked
+    live = np.array([[1.0] * 5 + [0.06]])
+    ax = Figure().subplots()
+    _clip_log_axis(ax, {"none": _band(ax, live, "C0", "none")})
+    assert not any("0 at every hidden layer" in t.get_text() for t in ax.texts)

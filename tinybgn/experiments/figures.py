@@ -96,7 +96,9 @@ def _band(ax, y: np.ndarray, color: str, label: str) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)
         mid = np.nanmedian(shown, axis=0)
         low, high = np.nanmin(shown, axis=0), np.nanmax(shown, axis=0)
-    ax.plot(x, mid, color=color, label=label + (f" ({len(y)} seeds)" if len(y) > 1 else ""), lw=1.4)
+    isolated = np.isfinite(mid).sum() < 3  # a lone point draws no line: mark it
+    name = label + (f" ({len(y)} seeds)" if len(y) > 1 else "")
+    ax.plot(x, mid, color=color, label=name, lw=1.4, marker="o" if isolated else None, ms=3)
     if len(y) > 1:
         ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
     finite = shown[np.isfinite(shown)]
@@ -105,6 +107,8 @@ def _band(ax, y: np.ndarray, color: str, label: str) -> dict:
         "high": float(finite.max()) if finite.size else np.nan,
         "hidden_low": float(np.nanmin(mid[:-1])) if np.isfinite(mid[:-1]).any() else np.nan,
         "zeros": int(np.sum(y == 0)),
+        "layers": y.shape[1],
+        "hidden_all_zero": bool(np.all(y[:, :-1] == 0)),
     }
 
 
@@ -112,6 +116,10 @@ def _clip_log_axis(ax, ranges: dict[str, dict]) -> None:
     """Log y axis showing at most DECADES decades; a note names the curves cut at the bottom
     and counts the zeros (per-panel facts stay out of the shared legend)."""
     ax.set_yscale("log")
+    ax.set_xlim(0, max(r["layers"] for r in ranges.values()) + 1)
+    if all(r["hidden_all_zero"] for r in ranges.values()):  # e.g. a dead trained ReLU network
+        ax.text(0.5, 0.5, "0 at every hidden layer\n(no unit is active)", ha="center",
+                va="center", transform=ax.transAxes, color="dimgray")  # fmt: skip
     tops = [r["high"] for r in ranges.values() if np.isfinite(r["high"])]
     lows = [r["low"] for r in ranges.values() if np.isfinite(r["low"])]
     notes = [f"{name}: {r['zeros']} zeros" for name, r in ranges.items() if r["zeros"]]
