@@ -704,3 +704,12 @@ def test_a_panel_of_zero_gradients_says_so():
     ax = Figure().subplots()
     _clip_log_axis(ax, {"none": _band(ax, live, "C0", "none")})
     assert not any("0 at every hidden layer" in t.get_text() for t in ax.texts)
+
+
+def test_the_readme_links_a_discussion_when_there_is_one(tmp_path):
+    records = [synthetic_record(0.5, seed=r, run=r) for r in range(2)]
+    analysis.build_report(records, tmp_path)
+    assert "discussion.md" not in (tmp_path / "README.md").read_text()
+    (tmp_path / "discussion.md").write_text("# Discussion\n")
+    analysis.build_report(records, tmp_path)
+    assert "[discussion.md](discussion.md)" in (tmp_path / "README.md").read_text()

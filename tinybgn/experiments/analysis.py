@@ -1180,6 +1180,14 @@ def glance(a: dict) -> list[str]:
     return lines or ["- No Table 1 or sweep cells in this store."]
 
 
+#: Written at the top of README.md when the folder holds a hand-written discussion.md.
+DISCUSSION_LINK = (
+    "**Discussion of these results: [discussion.md](discussion.md)** (written by hand; its "
+    "numbers come from the files of this folder).",
+    "",
+)
+
+
 def write_summary(a: dict, out: Path, protocol: dict | None, captions: dict) -> list[Path]:
     """README.md: what this folder holds, the claims, the statistics paragraph, the figures."""
     p = protocol_from_records(a, protocol)
@@ -1191,6 +1199,7 @@ def write_summary(a: dict, out: Path, protocol: dict | None, captions: dict) -> 
         f"({', '.join(f'{n} {r}' for r, n in sorted(p['records'].items()))}); no dataset was "
         "read and nothing was trained.",
         "",
+        *(DISCUSSION_LINK if (out / "discussion.md").exists() else ()),
         f"- Data: {d['source']}; dataset {d['dataset']}, split {d['data_split']}, "
         f"n_train {d['n_train']}, n_val {d['n_val']}, n_test {d['n_test']}, fingerprint "
         f"{d['data_fingerprint']}.",
