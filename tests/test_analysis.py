@@ -713,3 +713,13 @@ def test_the_readme_links_a_discussion_when_there_is_one(tmp_path):
     (tmp_path / "discussion.md").write_text("# Discussion\n")
     analysis.build_report(records, tmp_path)
     assert "[discussion.md](discussion.md)" in (tmp_path / "README.md").read_text()
+
+
+def test_a_rebuilt_report_is_the_same_bytes(tmp_path):
+    # Each rebuild used to rewrite every SVG (a date and random clip-path ids).
+    records = _probe_records()
+    analysis.build_report(records, tmp_path / "a")
+    analysis.build_report(records, tmp_path / "b")
+    for svg in sorted((tmp_path / "a").glob("*.svg")):
+        assert svg.read_bytes() == (tmp_path / "b" / svg.name).read_bytes(), svg.name
+    assert "<dc:date>" not in svg.read_text()

@@ -141,8 +141,8 @@ def claim_ii(a: dict) -> dict:
     rule = (
         f"reproduced if every normalised ratio lies within a factor {DEGRADATION_FACTOR:g} of "
         "1, not reproduced if any lies outside; a network whose delta is already 0 at the last "
-        "hidden layer (no active unit: nothing to normalise, eq. 5 is 0/0) has no ratio and is "
-        "listed apart"
+        "hidden layer (a dead ReLU network, or an underflow: nothing to normalise, eq. 5 is 0/0) "
+        "has no ratio and is listed apart"
     )
     normalised, plain, dead = {}, {}, []
     for fig in ("figure1", "figure2"):

@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from tinybgn.experiments.spec import JobSpec
@@ -118,8 +119,8 @@ def _clip_log_axis(ax, ranges: dict[str, dict]) -> None:
     ax.set_yscale("log")
     ax.set_xlim(0, max(r["layers"] for r in ranges.values()) + 1)
     if all(r["hidden_all_zero"] for r in ranges.values()):  # e.g. a dead trained ReLU network
-        ax.text(0.5, 0.5, "0 at every hidden layer\n(no unit is active)", ha="center",
-                va="center", transform=ax.transAxes, color="dimgray")  # fmt: skip
+        ax.text(0.5, 0.5, "0 at every hidden layer", ha="center", va="center",
+                transform=ax.transAxes, color="dimgray")  # fmt: skip
     tops = [r["high"] for r in ranges.values() if np.isfinite(r["high"])]
     lows = [r["low"] for r in ranges.values() if np.isfinite(r["low"])]
     notes = [f"{name}: {r['zeros']} zeros" for name, r in ranges.items() if r["zeros"]]
@@ -416,7 +417,9 @@ def _save(fig: Figure, title: str, path: Path) -> list[Path]:
     out = []
     for fmt in FORMATS:
         target = path.with_suffix("." + fmt)
-        fig.savefig(target, dpi=90)
+        # No date and fixed SVG ids: a report rebuilt from the same runs is the same bytes.
+        with rc_context({"svg.hashsalt": "tinybgn"}):
+            fig.savefig(target, dpi=90, metadata={"Date": None} if fmt == "svg" else None)
         out.append(target)
     return out
 
