@@ -723,3 +723,24 @@ def test_a_rebuilt_report_is_the_same_bytes(tmp_path):
     for svg in sorted((tmp_path / "a").glob("*.svg")):
         assert svg.read_bytes() == (tmp_path / "b" / svg.name).read_bytes(), svg.name
     assert "<dc:date>" not in svg.read_text()
+
+
+def test_timing_ratios_compare_runs_of_one_cpu():
+    # The standard store resumed on another machine: BGN cells timed on a fast CPU against
+    # plain cells timed on a slow one would give a ratio of machines, not of methods.
+    def on(cpu, recs):
+        for r in recs:
+            r["worker"]["cpu"] = cpu
+        return recs
+
+    bgn_fast = on("fast", [synthetic_record(0.5, bgn=True, seed=s, seconds=1.0) for s in (1, 2)])
+    plain_slow = on("slow", [synthetic_record(0.5, seed=s, seconds=3.0) for s in (1, 2)])
+    a = analysis.analyse(bgn_fast + plain_slow)
+    assert "BGN/none" not in a["timing_ratios"]
+    assert {r["key"]["cpu"] for r in a["timing"]} == {"fast", "slow"}
+    plain_fast = on("fast", [synthetic_record(0.5, seed=s, seconds=0.8) for s in (3, 4)])
+    a = analysis.analyse(bgn_fast + plain_slow + plain_fast)
+    assert a["timing_ratios"]["BGN/none"] == [pytest.approx(1.25)]
+    assert "every ratio compares runs of the same CPU" in analysis.timing_markdown(a)
+    one_cpu = analysis.analyse(on("fast", bgn_fast + plain_fast))
+    assert all("cpu" not in r["key"] for r in one_cpu["timing"])

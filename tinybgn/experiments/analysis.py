@@ -460,17 +460,29 @@ def _drop_bgn(key: dict) -> dict:
     return {k: v for k, v in key.items() if k not in BGN_KEYS}
 
 
+def _cpu(rec: dict) -> str | None:
+    return (rec.get("worker") or {}).get("cpu")
+
+
 def timing_rows(roles: list[tuple[str, dict]]) -> list[dict]:
     """Median seconds per epoch of every architecture (all its Table 1 / sweep training runs,
-    whatever their rate) and its time ratio to the same architecture without BN and BGN."""
+    whatever their rate) and its time ratio to the same architecture without BN and BGN.
+
+    A store that spans several machines (``worker.cpu``; a long run can resume on another)
+    gets one row per architecture and CPU, and a ratio compares runs of one CPU only."""
+    timed = [
+        (r_role, rec)
+        for r_role, rec in roles
+        if r_role in ("search", "final", "sweep") and rec.get("seconds_per_epoch") is not None
+    ]
+    several_cpus = len({_cpu(rec) for _, rec in timed}) > 1
     groups: dict[tuple, list[float]] = defaultdict(list)
-    for r_role, rec in roles:
-        if r_role in ("search", "final", "sweep") and rec.get("seconds_per_epoch") is not None:
-            s = spec_of(rec)
-            drop = ("lr", "selection", "adam_eps")
-            groups[tuple(x for x in cell_id(s, lr=False) if x[0] not in drop)].append(
-                float(rec["seconds_per_epoch"])
-            )
+    for _, rec in timed:
+        drop = ("lr", "selection", "adam_eps")
+        cid = tuple(x for x in cell_id(spec_of(rec), lr=False) if x[0] not in drop)
+        groups[cid + ((("cpu", _cpu(rec)),) if several_cpus else ())].append(
+            float(rec["seconds_per_epoch"])
+        )
     medians = {cid: float(np.median(v)) for cid, v in groups.items()}
     rows = []
     for cid, med in medians.items():
@@ -491,6 +503,7 @@ def timing_rows(roles: list[tuple[str, dict]]) -> list[dict]:
                 "depth": key.get("depth"),
                 "batchnorm": key.get("batchnorm"),
                 "bgn": key.get("bgn"),
+                "cpu": key.get("cpu"),  # None: the store ran on one CPU
                 "runs": len(groups[cid]),
                 "seconds_per_epoch_median": med,
                 "ratio_to_plain": None if ref is None else med / ref,
@@ -895,6 +908,14 @@ def timing_markdown(a: dict) -> str:
     if not rows:
         return "\n".join(lines + ["No timed training runs in this store."]) + "\n"
     extra = [k for k in a["columns"] if k not in MAIN_KEYS and k != "selection"]
+    cpus = sorted({str(r["key"]["cpu"]) for r in rows if "cpu" in r["key"]})
+    if cpus:
+        extra.append("cpu")
+        lines += [
+            f"The runs of this store ran on {len(cpus)} CPUs ({', '.join(cpus)}): each row is "
+            "one architecture on one CPU, and every ratio compares runs of the same CPU.",
+            "",
+        ]
     lines += _md_table(
         ["activation", "depth", "BN", "BGN", *extra, "runs", "s / epoch", "× plain"],
         [

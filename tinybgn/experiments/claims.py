@@ -306,14 +306,19 @@ def claim_timing_ratios(a: dict) -> list[dict]:
 
 
 def _ratio_at(a: dict, name: str, activation: str, depth: int) -> float | None:
+    """The ratio at one architecture; the median over CPUs when the store spans several."""
     want_bn = name == "BN/none"
     t = {
-        (r["batchnorm"], r["bgn"]): r["seconds_per_epoch_median"]
+        (r["key"].get("cpu"), r["batchnorm"], r["bgn"]): r["seconds_per_epoch_median"]
         for r in a["timing"]
         if r["activation"] == activation and r["depth"] == depth
     }
-    num, den = t.get((want_bn, not want_bn)), t.get((False, False))
-    return num / den if num and den else None
+    ratios = [
+        t[(cpu, want_bn, not want_bn)] / t[(cpu, False, False)]
+        for cpu in {c for c, _, _ in t}
+        if t.get((cpu, want_bn, not want_bn)) and t.get((cpu, False, False))
+    ]
+    return float(np.median(ratios)) if ratios else None
 
 
 __all__ = ["evaluate"]
