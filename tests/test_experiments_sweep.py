@@ -142,6 +142,18 @@ def test_sweep_lr_search_and_bad_grids(shared_data, tmp_path, capsys):
         slow[i] = {**r, "wall_seconds": 3 * projected}
     assert sw.observed_pace(slow, [ds]) == (finished, pytest.approx(3.0))
     assert sw.observed_pace(slow, []) == (0, None)  # runs on other data are not compared
+    # A store that resumed on another machine: the runs of this CPU give the pace to come.
+    here = sw.cpu_model()
+    mixed = {}
+    for k, (i, r) in enumerate(slow.items()):
+        cpu = here if k % 2 else "another CPU"
+        wall = r["wall_seconds"] / 3 * (2 if cpu == here else 5)
+        mixed[i] = {**r, "wall_seconds": wall, "worker": {**r["worker"], "cpu": cpu}}
+    n_here = sum(1 for r in mixed.values() if r["worker"]["cpu"] == here and r["diverged"] is None)
+    assert sw.observed_pace(mixed, [ds], cpu=here) == (n_here, pytest.approx(2.0))
+    note = sw.pace_note(mixed, [ds], 100.0, remaining=(7, 60.0))
+    assert f"({n_here} of them ran on this CPU, {here}, at 2.00x)" in note
+    assert note.endswith("; 7 runs not stored yet: 2m00s at this CPU's pace")
     protocol = json.loads((out / "protocol-tiny.json").read_text())
     assert protocol["selection"] == "validation" and protocol["data"]["n_val"] == 100
     grid.write_text('name = "x"\nlr = 1e-3\ndepht = 3\n')
@@ -205,3 +217,18 @@ def test_the_mechanism_grids_share_one_study_protocol_and_rate_grid():
         assert {k: g.fixed.get(k) for k in fixed} == fixed
         assert g.search.lrs == grids[0].search.lrs and g.search.lrs[0] == 1e-6
         assert len(g.search.lrs) == 13 and 1e-4 in g.search.lrs
+
+
+def test_not_yet_stored_matches_runs_on_everything_but_the_rate():
+    # A dry run plans the final runs at a placeholder rate: a stored final run at the rate the
+    # search chose must count as done, and a run that differs in anything else must not.
+    def spec(**kw):
+        fields = dict(study="test", activation="tanh", depth=3, batchnorm=False, bgn=False,
+                      lr=1e-3, seed=1, run=0, epochs=1, batch_size=32, dataset="mnist",
+                      data_split="carve", n_train=200, n_test=100)  # fmt: skip
+        return JobSpec(**{**fields, **kw})
+
+    stored = {"a": {"spec": spec(lr=1e-2).to_dict()}, "old": {"spec": {"no": "such key"}}}
+    planned = [spec(), spec(run=1), spec(bgn=True)]
+    assert sw.not_yet_stored(planned, stored) == planned[1:]
+    assert sw.not_yet_stored([spec(), spec(lr=3e-3)], stored) == [spec(lr=3e-3)]  # counted once

@@ -82,7 +82,13 @@ def dry_run(
     workers from the measured step times (:mod:`tinybgn.experiments.timing`), and, if
     ``out_dir`` holds runs already, the pace they really ran at; train nothing."""
     from tinybgn.experiments.store import read_records
-    from tinybgn.experiments.sweep import _cost, hms, pace_note, projected_wall_seconds
+    from tinybgn.experiments.sweep import (
+        _cost,
+        hms,
+        not_yet_stored,
+        pace_note,
+        projected_wall_seconds,
+    )
 
     preset.validate()
     stream = stream or sys.stderr
@@ -99,13 +105,15 @@ def dry_run(
     every = [c for cs in costs.values() for c in cs]
     wall = projected_wall_seconds(every, workers)
     stored = read_records(Path(out_dir) / "runs.jsonl")[0] if out_dir else {}  # read-only
+    left = not_yet_stored([s for specs in phases.values() for s in specs], stored)
+    remaining = (len(left), projected_wall_seconds([_cost(s, ds) for s in left], workers))
     parts = ", ".join(f"{len(cs)} {name}" for name, cs in costs.items())
     print(
         f"preset {preset.name}: {len(every)} runs ({parts}) on {data_source(ds.info)} "
         f"({ds.info['n_train']} train / {ds.info.get('n_val', 0)} validation / "
         f"{ds.info['n_test']} test); {sum(every) / 3600:.2f} core-hours; projected wall time on "
         f"{workers} workers: {hms(wall)} (from measured step times, tinybgn.experiments.timing)"
-        + pace_note(stored, [ds], wall),
+        + pace_note(stored, [ds], wall, remaining if stored else None),
         file=stream,
     )
     return {"runs": len(every), "core_seconds": sum(every), "projected_wall_seconds": wall}

@@ -33,17 +33,19 @@ presets (``grids/*.toml`` in this package) are grids too.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import sys
 import time
 import tomllib
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tinybgn.experiments.jobs import data_fingerprint, derive_seed, load_data
+from tinybgn.experiments.jobs import cpu_model, data_fingerprint, derive_seed, load_data
 from tinybgn.experiments.spec import JobSpec, SpecError
 from tinybgn.experiments.store import read_records
 
@@ -367,10 +369,13 @@ def projected_wall_seconds(costs: list[float], workers: int) -> float:
     return max(finish)
 
 
-def observed_pace(records: dict, datasets: list) -> tuple[int, float | None]:
+def observed_pace(
+    records: dict, datasets: list, cpu: str | None = None
+) -> tuple[int, float | None]:
     """``(n, factor)``: how long the stored runs really took, as a multiple of what the step-time
     table projects for them (median of ``wall_seconds / projection`` over the ``n`` finished,
-    not diverged runs on one of ``datasets``; ``factor`` None if there are none).
+    not diverged runs on one of ``datasets``, and on ``cpu`` if given; ``factor`` None if there
+    are none).
 
     The table (:mod:`tinybgn.experiments.timing`) was measured once; a machine that is busier
     or slower on another day runs at another pace, and the runs of the store itself measure
@@ -383,6 +388,8 @@ def observed_pace(records: dict, datasets: list) -> tuple[int, float | None]:
         wall = record.get("wall_seconds")
         if ds is None or not wall or record.get("diverged") is not None:
             continue
+        if cpu is not None and (record.get("worker") or {}).get("cpu") != cpu:
+            continue
         try:
             projected = _cost(JobSpec.from_dict(spec), ds)
         except SpecError:
@@ -392,15 +399,52 @@ def observed_pace(records: dict, datasets: list) -> tuple[int, float | None]:
     return len(ratios), (float(np.median(ratios)) if ratios else None)
 
 
-def pace_note(records: dict, datasets: list, wall: float) -> str:
-    """``"; the N stored runs took X x ... : at that pace H"`` for a dry run's line, or ``""``."""
+def pace_note(
+    records: dict, datasets: list, wall: float, remaining: tuple[int, float] | None = None
+) -> str:
+    """``"; the N stored runs took X x ... : at that pace H"`` for a dry run's line, or ``""``.
+
+    A store that spans machines also gets the pace of the runs made on this CPU; with
+    ``remaining`` = (runs not stored yet, their projected wall time), the time still to go."""
     n, factor = observed_pace(records, datasets)
     if factor is None:
         return ""
-    return (
+    note = (
         f"; the {n} finished runs already stored took {factor:.2f}x (median) what the table "
         f"projects for them: at that pace {hms(wall * factor)}"
     )
+    here = cpu_model()
+    n_here, factor_here = observed_pace(records, datasets, cpu=here)
+    if n_here and n_here < n:
+        note += f" ({n_here} of them ran on this CPU, {here}, at {factor_here:.2f}x)"
+    if remaining is not None:
+        pace, whose = (factor_here, "this CPU's") if n_here else (factor, "that")
+        note += f"; {remaining[0]} runs not stored yet: {hms(remaining[1] * pace)} at {whose} pace"
+    return note
+
+
+def not_yet_stored(specs: list[JobSpec], records: dict) -> list[JobSpec]:
+    """The planned ``specs`` that have no record in the store yet, matched on every key but the
+    learning rate: a dry run plans the final runs at a placeholder rate, since it cannot know
+    the rates the search will choose (a run's cost does not depend on its rate)."""
+
+    def key(d: dict) -> str:
+        return json.dumps({k: v for k, v in d.items() if k != "lr"}, sort_keys=True)
+
+    stored = Counter()
+    for record in records.values():
+        try:
+            stored[key(JobSpec.from_dict(record.get("spec") or {}).id_dict())] += 1
+        except SpecError:
+            continue
+    left = []
+    for spec in specs:
+        k = key(spec.id_dict())
+        if stored[k]:
+            stored[k] -= 1
+        else:
+            left.append(spec)
+    return left
 
 
 def hms(seconds: float) -> str:
