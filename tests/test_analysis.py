@@ -744,3 +744,13 @@ def test_timing_ratios_compare_runs_of_one_cpu():
     assert "every ratio compares runs of the same CPU" in analysis.timing_markdown(a)
     one_cpu = analysis.analyse(on("fast", bgn_fast + plain_fast))
     assert all("cpu" not in r["key"] for r in one_cpu["timing"])
+
+
+def test_claim_ii_fails_when_a_normalised_curve_vanishes_at_the_first_layer():
+    # A ratio of exactly 0 made math.log10 raise while looking for the worst curve.
+    recs = _probe_records()
+    for r in recs:
+        if r["spec"]["study"] == "init_probe" and r["spec"]["bgn"]:
+            r["probe"]["delta"] = [0.0] + [8.0] * 5 + [0.05]
+    found = {c["id"]: c for c in claims.evaluate(analysis.analyse(recs))}
+    assert found["ii"]["verdict"] == "not reproduced"

@@ -130,6 +130,11 @@ def _median_curve(value, key: str | None) -> np.ndarray:
         return np.nanmedian(as_curves(value, key), axis=0)
 
 
+def _decades_from_1(ratio: float) -> float:
+    """|log10(ratio)|; a ratio of 0 (the first hidden delta underflowed) is infinitely far."""
+    return abs(math.log10(ratio)) if ratio > 0 else math.inf
+
+
 def claim_ii(a: dict) -> dict:
     """(ii) from Figures 1 and 2: ||delta|| at the first hidden layer over ||delta|| at the last
     hidden layer, for the normalised variants (BGN, BN+BGN), against the plain ones."""
@@ -164,7 +169,7 @@ def claim_ii(a: dict) -> dict:
     if not normalised:
         value = "not in this store (no probed gradient norms)" if not dead else no_gradient[2:]
         return _row("ii", claim, test, value, "inconclusive", rule, numbers if dead else None)
-    worst = max(normalised, key=lambda k: abs(math.log10(normalised[k])))
+    worst = max(normalised, key=lambda k: _decades_from_1(normalised[k]))
     ok = all(1 / DEGRADATION_FACTOR <= r <= DEGRADATION_FACTOR for r in normalised.values())
     contrast = f"; plain: {min(plain.values()):.1e} .. {max(plain.values()):.1e}" if plain else ""
     value = (

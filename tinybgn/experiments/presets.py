@@ -16,7 +16,8 @@ in its file, from the step times measured in :mod:`tinybgn.experiments.timing`, 
 * ``standard``: 20 epochs, all 48 cells, 7 rates x 1 search run scored on a *validation* split,
   then 10 final runs per cell reported on test; the real MNIST test set carved into 7000 train /
   1000 validation / 2000 test. 3 hours on 2 workers by the step table; its runs took 1.9x that
-  on one machine here and 0.8x on another (``--dry-run`` over a store says how much is left).
+  on one machine here and 0.8x on another (docs/results/standard/engine-and-machines.md;
+  ``--dry-run`` over a store says how much is left).
 * ``fashion-full``: the full Fashion-MNIST (55k train / 5k validation / 10k test), 20 epochs,
   90 layers, no BN, 6 final runs per cell (the fewest paired runs with which the sign-flip
   test can reach p < 0.05). 9.8 core-hours, about 5 hours on 2 workers here (the step table
